@@ -1,0 +1,143 @@
+//! Typed errors of the core: one variant per rule of RFC 6455 that a peer or a caller broke.
+
+use crate::close::CloseCode;
+
+/// A rule of RFC 6455 that the peer broke, or another reason the connection failed.
+///
+/// Each variant names the rule; [`close_code`](Self::close_code) picks, in one place, the
+/// status code the connection is failed with (§7.1.7, §7.4.1): 1002 for framing violations,
+/// 1007 for data inconsistent with its type, 1009 for data over a configured limit.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings for
+    /// non-zero values". Holds the three bits (RSV1 = 0b100).
+    ReservedBits(u8),
+    /// §5.2: an opcode from the reserved ranges 0x3-0x7 or 0xB-0xF.
+    ReservedOpcode(u8),
+    /// §5.2: a 64-bit payload length whose most significant bit is 1.
+    LengthTopBitSet,
+    /// §5.5: "All control frames ... MUST NOT be fragmented."
+    FragmentedControlFrame,
+    /// §5.5: "All control frames MUST have a payload length of 125 bytes or less."
+    ControlFrameTooLong(u64),
+    /// §5.1: "The server MUST close the connection upon receiving a frame that is not masked."
+    UnmaskedClientFrame,
+    /// §5.1: "A client MUST close a connection if it detects a masked frame."
+    MaskedServerFrame,
+    /// §5.4: a continuation frame with no fragmented message in progress.
+    UnexpectedContinuation,
+    /// §5.4: a new text or binary frame while a fragmented message is still in progress.
+    ExpectedContinuation,
+    /// §8.1: text (a message or a close reason) that is not valid UTF-8 (1007).
+    InvalidUtf8,
+    /// §5.5.1: a Close frame whose payload is a single byte (a status code needs two).
+    CloseTooShort,
+    /// §7.4: a Close frame with a status code that may not be sent on the wire.
+    InvalidCloseCode(u16),
+    /// A frame's declared payload length is over [`Config::max_frame_size`](crate::Config) (1009).
+    FrameTooBig {
+        /// The declared length.
+        len: u64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A message's total size is over [`Config::max_message_size`](crate::Config) (1009).
+    MessageTooBig {
+        /// The size the message would reach with this frame.
+        len: u64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A message has more fragments than [`Config::max_fragments`](crate::Config) (1009).
+    TooManyFragments {
+        /// The configured limit.
+        max: usize,
+    },
+    /// The peer did not answer a keepalive ping within the configured time (1011).
+    KeepaliveTimeout,
+    /// The peer closed the TCP connection without a closing handshake (§7.1.5: the close code is
+    /// considered to be 1006, which is never sent).
+    UnexpectedEof,
+}
+
+impl ProtocolError {
+    /// The status code the connection is failed with for this error (§7.4.1).
+    pub const fn close_code(&self) -> CloseCode {
+        match self {
+            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::FrameTooBig { .. } | Self::MessageTooBig { .. } | Self::TooManyFragments { .. } => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
+            Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
+            Self::UnexpectedEof => CloseCode::ABNORMAL,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+impl core::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::ReservedBits(bits) => write!(f, "reserved bits set without an extension: {bits:#05b}"),
+            Self::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
+            Self::LengthTopBitSet => f.write_str("64-bit payload length with the top bit set"),
+            Self::FragmentedControlFrame => f.write_str("fragmented control frame"),
+            Self::ControlFrameTooLong(len) => write!(f, "control frame payload of {len} bytes (max 125)"),
+            Self::UnmaskedClientFrame => f.write_str("unmasked frame from client"),
+            Self::MaskedServerFrame => f.write_str("masked frame from server"),
+            Self::UnexpectedContinuation => f.write_str("continuation frame without a message to continue"),
+            Self::ExpectedContinuation => f.write_str("new data frame inside a fragmented message"),
+            Self::InvalidUtf8 => f.write_str("invalid utf-8 in text"),
+            Self::CloseTooShort => f.write_str("close frame payload of 1 byte"),
+            Self::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
+            Self::FrameTooBig { len, max } => write!(f, "frame of {len} bytes over the limit of {max}"),
+            Self::MessageTooBig { len, max } => write!(f, "message of {len} bytes over the limit of {max}"),
+            Self::TooManyFragments { max } => write!(f, "message of more than {max} fragments"),
+            Self::KeepaliveTimeout => f.write_str("keepalive ping timeout"),
+            Self::UnexpectedEof => f.write_str("connection closed without a closing handshake"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ProtocolError {}
+
+/// Why the connection refused something the application asked to send.
+///
+/// These are local errors: nothing was queued and the connection is unchanged.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// A Close frame was already sent (§5.5.1: "The application MUST NOT send any more data
+    /// frames after sending a Close frame"), or the connection failed.
+    Closed,
+    /// The outgoing queue is over [`Config::write_buffer_limit`](crate::Config): drain
+    /// [`Connection::data_to_send`](crate::Connection::data_to_send) and try again.
+    BufferFull,
+    /// A control frame payload over 125 bytes (§5.5).
+    ControlFrameTooLong,
+    /// A close code that may not be sent (§7.4.1: 1005, 1006, 1015 and others).
+    InvalidCloseCode(u16),
+    /// A close reason over 123 bytes (§5.5: the whole payload is at most 125).
+    CloseReasonTooLong,
+    /// A whole message was sent while a fragmented one is in progress (§5.4: "the fragments of
+    /// one message MUST NOT be interleaved between the fragments of another message").
+    MessageInProgress,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Closed => "connection is closing or closed",
+            Self::BufferFull => "write buffer full",
+            Self::ControlFrameTooLong => "control frame payload over 125 bytes",
+            Self::InvalidCloseCode(_) => "close code may not be sent",
+            Self::CloseReasonTooLong => "close reason over 123 bytes",
+            Self::MessageInProgress => "a fragmented message is in progress",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SendError {}

@@ -1,0 +1,85 @@
+//! A sans-IO implementation of the WebSocket protocol,
+//! [RFC 6455](https://www.rfc-editor.org/rfc/rfc6455), with thin blocking and tokio adapters.
+//!
+//! The core never touches a socket or a clock: you hand it the bytes you read and it hands you
+//! events; you hand it messages and it hands you the bytes to write.
+//!
+//! ```text
+//!            bytes read ──► receive() ─┐               ┌─► poll_event() ──► Message, Ping, Close...
+//!   socket                             │  Connection   │
+//!            bytes to write ◄─ data_to_send() ◄────────┴─◄ send_text(), ping(), close()...
+//! ```
+//!
+//! - [`handshake`]: the opening handshake (§4), HTTP/1.1 Upgrade, for both roles.
+//! - [`Connection`]: framing (§5), fragmentation, control frames, UTF-8 (§8), closing (§7).
+//! - [`frame`]: the frame codec on its own (§5.2, §5.3).
+//! - `blocking` (feature `std`) and `tokio` (feature `tokio`): adapters that move bytes
+//!   between a socket and the core.
+//!
+//! A complete sans-IO exchange, client to server and back:
+//!
+//! ```
+//! use rfc6455::{Config, Connection, Event, Message, Role};
+//!
+//! let mut client = Connection::new(Role::Client, Config::default());
+//! let mut server = Connection::new(Role::Server, Config::default());
+//!
+//! client.send_text("ping me").unwrap();
+//! let wire = client.data_to_send().to_vec();
+//! client.mark_sent(wire.len());
+//!
+//! server.receive(&wire);
+//! while let Some(event) = server.poll_event() {
+//!     if let Event::Message(msg) = event {
+//!         server.send(&msg).unwrap(); // echo
+//!     }
+//! }
+//! let wire = server.data_to_send().to_vec();
+//! server.mark_sent(wire.len());
+//!
+//! client.receive(&wire);
+//! assert_eq!(client.poll_event(), Some(Event::Message(Message::text("ping me"))));
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+extern crate alloc;
+
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+mod unchecked;
+pub mod utf8;
+
+pub use bytes::Bytes;
+pub use close::{CloseCode, CloseFrame};
+pub use config::Config;
+pub use connection::{Connection, Event, State};
+pub use error::{ProtocolError, SendError};
+pub use frame::{FrameHeader, Opcode};
+pub use message::{DataFrame, DataKind, Message, Text};
+
+/// The result of feeding bytes to an incremental parser (the handshake, a frame header).
+///
+/// As in `httparse`, incomplete input is not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status<T> {
+    /// Parsed.
+    Complete(T),
+    /// More bytes are needed; nothing was consumed.
+    Partial,
+}
+
+/// Which end of the connection we are (RFC 6455 §1.3, §5.1): the client masks what it sends,
+/// the server does not, and each fails the connection when the other breaks that rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that sent the opening handshake request.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
