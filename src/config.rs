@@ -2,6 +2,8 @@
 
 use core::time::Duration;
 
+use crate::handshake::HandshakeLimits;
+
 /// Configuration of a [`Connection`](crate::Connection).
 ///
 /// Every limit protects the endpoint from a peer that sends more than the application is ready
@@ -48,6 +50,12 @@ pub struct Config {
     /// (its Close frame, or for a client the server's TCP close, §7.1.1) before giving up and
     /// closing the TCP connection. Default 5 s.
     pub close_timeout: Duration,
+    /// Limits on the opening handshake (§4): 16 KiB of header bytes and 64 headers by default.
+    pub handshake_limits: HandshakeLimits,
+    /// How long the adapters give a peer to complete the opening handshake, so that a client
+    /// that never finishes its request cannot hold a connection forever. Default 10 s; `None`
+    /// waits forever.
+    pub handshake_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -62,6 +70,8 @@ impl Config {
         keepalive_interval: None,
         keepalive_timeout: Duration::from_secs(20),
         close_timeout: Duration::from_secs(5),
+        handshake_limits: HandshakeLimits::new(),
+        handshake_timeout: Some(Duration::from_secs(10)),
     };
 }
 

@@ -197,6 +197,9 @@ impl core::fmt::Debug for Connection {
 
 const SHRINK_ABOVE: usize = 128 * 1024;
 
+/// Queued Ping/Pong bytes beyond which pongs coalesce (§5.5.3): about 30 full-size pongs.
+const CTRL_QUEUE_LIMIT: usize = 4096;
+
 impl Connection {
     /// A connection for `role`, its client masks drawn from a CSPRNG seeded by the OS
     /// (§5.3: the masking key "MUST be derived from a strong source of entropy").
@@ -270,7 +273,11 @@ impl Connection {
 
     /// Open, closing or closed.
     pub fn state(&self) -> State {
-        if self.failed || self.eof || self.close_timed_out || (self.close_sent && self.close_received) {
+        if self.failed
+            || self.eof
+            || self.close_timed_out
+            || (self.close_sent && self.close_received)
+        {
             State::Closed
         } else if self.close_sent || self.close_received {
             State::Closing
@@ -627,7 +634,10 @@ impl Connection {
             let code = error.close_code();
             if code.is_valid_on_wire() {
                 let reason = format!("{error}");
-                self.queue_close(Some(code), truncate_to_char_boundary(&reason, MAX_REASON_LEN));
+                self.queue_close(
+                    Some(code),
+                    truncate_to_char_boundary(&reason, MAX_REASON_LEN),
+                );
             }
         }
         self.failed = true;
@@ -771,7 +781,11 @@ impl Connection {
             mask,
             payload_len: len as u64,
         };
-        let buf = if to_ctrl { &mut self.ctrl } else { &mut self.out };
+        let buf = if to_ctrl {
+            &mut self.ctrl
+        } else {
+            &mut self.out
+        };
         buf.reserve(header.encoded_len() + len);
         header.encode_to_vec(buf);
         let start = buf.len();
@@ -793,12 +807,16 @@ impl Connection {
 
     /// §5.5.3: "If an endpoint receives a Ping frame and has not yet sent Pong frame(s) in
     /// response to previous Ping frame(s), the endpoint MAY elect to send a Pong frame for only
-    /// the most recently processed Ping frame." A flood of pings costs one queued pong.
+    /// the most recently processed Ping frame." Every ping gets its pong while the control queue
+    /// is short; once it holds [`CTRL_QUEUE_LIMIT`] bytes, a new pong replaces the last one that
+    /// has not started to go out, so a flood of pings costs a bounded queue.
     fn queue_pong(&mut self, payload: &[u8]) {
-        if let Some(start) = self.ctrl_pong.take() {
-            if start >= self.ctrl_head && start < self.ctrl.len() {
-                let end = start + frame_len_at(&self.ctrl[start..]);
-                self.ctrl.drain(start..end.min(self.ctrl.len()));
+        if self.ctrl.len() - self.ctrl_head >= CTRL_QUEUE_LIMIT {
+            if let Some(start) = self.ctrl_pong.take() {
+                if start >= self.ctrl_head && start < self.ctrl.len() {
+                    let end = start + frame_len_at(&self.ctrl[start..]);
+                    self.ctrl.drain(start..end.min(self.ctrl.len()));
+                }
             }
         }
         self.ctrl_pong = Some(self.ctrl.len());

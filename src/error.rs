@@ -66,9 +66,9 @@ impl ProtocolError {
     pub const fn close_code(&self) -> CloseCode {
         match self {
             Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
-            Self::FrameTooBig { .. } | Self::MessageTooBig { .. } | Self::TooManyFragments { .. } => {
-                CloseCode::MESSAGE_TOO_BIG
-            }
+            Self::FrameTooBig { .. }
+            | Self::MessageTooBig { .. }
+            | Self::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
             Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
             Self::UnexpectedEof => CloseCode::ABNORMAL,
             _ => CloseCode::PROTOCOL_ERROR,
@@ -79,20 +79,30 @@ impl ProtocolError {
 impl core::fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::ReservedBits(bits) => write!(f, "reserved bits set without an extension: {bits:#05b}"),
+            Self::ReservedBits(bits) => {
+                write!(f, "reserved bits set without an extension: {bits:#05b}")
+            }
             Self::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
             Self::LengthTopBitSet => f.write_str("64-bit payload length with the top bit set"),
             Self::FragmentedControlFrame => f.write_str("fragmented control frame"),
-            Self::ControlFrameTooLong(len) => write!(f, "control frame payload of {len} bytes (max 125)"),
+            Self::ControlFrameTooLong(len) => {
+                write!(f, "control frame payload of {len} bytes (max 125)")
+            }
             Self::UnmaskedClientFrame => f.write_str("unmasked frame from client"),
             Self::MaskedServerFrame => f.write_str("masked frame from server"),
-            Self::UnexpectedContinuation => f.write_str("continuation frame without a message to continue"),
+            Self::UnexpectedContinuation => {
+                f.write_str("continuation frame without a message to continue")
+            }
             Self::ExpectedContinuation => f.write_str("new data frame inside a fragmented message"),
             Self::InvalidUtf8 => f.write_str("invalid utf-8 in text"),
             Self::CloseTooShort => f.write_str("close frame payload of 1 byte"),
             Self::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
-            Self::FrameTooBig { len, max } => write!(f, "frame of {len} bytes over the limit of {max}"),
-            Self::MessageTooBig { len, max } => write!(f, "message of {len} bytes over the limit of {max}"),
+            Self::FrameTooBig { len, max } => {
+                write!(f, "frame of {len} bytes over the limit of {max}")
+            }
+            Self::MessageTooBig { len, max } => {
+                write!(f, "message of {len} bytes over the limit of {max}")
+            }
             Self::TooManyFragments { max } => write!(f, "message of more than {max} fragments"),
             Self::KeepaliveTimeout => f.write_str("keepalive ping timeout"),
             Self::UnexpectedEof => f.write_str("connection closed without a closing handshake"),
@@ -141,3 +151,87 @@ impl core::fmt::Display for SendError {
 
 #[cfg(feature = "std")]
 impl std::error::Error for SendError {}
+
+/// Errors of the blocking and async adapters: the core's typed errors, plus I/O.
+#[cfg(feature = "std")]
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// The socket failed (including a read or write timeout set on it).
+    Io(std::io::Error),
+    /// The opening handshake failed (§4); on the server side the error response was sent.
+    Handshake(crate::handshake::HandshakeError),
+    /// The opening handshake did not complete within the configured time.
+    HandshakeTimeout,
+    /// The connection failed (§7.1.7): the peer broke a rule, or went away without closing.
+    Protocol(ProtocolError),
+    /// The connection refused to send (it is closing or closed, or the message was invalid).
+    Send(SendError),
+}
+
+#[cfg(feature = "std")]
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Self::HandshakeTimeout => f.write_str("handshake timed out"),
+            Self::Protocol(e) => write!(f, "connection failed: {e}"),
+            Self::Send(e) => write!(f, "cannot send: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Handshake(e) => Some(e),
+            Self::Protocol(e) => Some(e),
+            Self::Send(e) => Some(e),
+            Self::HandshakeTimeout => None,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<crate::handshake::HandshakeError> for Error {
+    fn from(e: crate::handshake::HandshakeError) -> Self {
+        Self::Handshake(e)
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Self::Protocol(e)
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        Self::Send(e)
+    }
+}
+
+/// For code that speaks `io::Result`: I/O errors pass through, the rest become `InvalidData`
+/// (or `TimedOut` for the handshake timeout).
+#[cfg(feature = "std")]
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            Error::HandshakeTimeout => Self::new(std::io::ErrorKind::TimedOut, e),
+            other => Self::new(std::io::ErrorKind::InvalidData, other),
+        }
+    }
+}

@@ -83,3 +83,11 @@ pub enum Role {
     /// The end that accepted it.
     Server,
 }
+
+#[cfg(feature = "std")]
+pub mod blocking;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+#[cfg(feature = "std")]
+pub use error::Error;

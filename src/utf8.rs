@@ -123,7 +123,9 @@ mod tests {
         assert!(split_everywhere("κόσμε".as_bytes()));
         assert!(split_everywhere("Hello-µ@ßöäüàá-UTF-8!!".as_bytes()));
         assert!(split_everywhere("\u{10FFFF}\u{10000}a\u{7FF}".as_bytes()));
-        assert!(!split_everywhere(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"));
+        assert!(!split_everywhere(
+            b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"
+        ));
         assert!(!split_everywhere(b"\xf4\x90\x80\x80"));
         assert!(!split_everywhere(b"\xc0\xaf"));
         assert!(!split_everywhere(b"ab\xe2\x82"));
@@ -133,7 +135,9 @@ mod tests {
     fn fails_fast_on_a_prefix_that_cannot_become_valid() {
         // §8.1 with Autobahn 6.4.x in mind: 0xF4 0x90 is already beyond U+10FFFF.
         let mut v = Utf8Validator::new();
-        assert!(v.feed(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5").is_ok());
+        assert!(v
+            .feed(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5")
+            .is_ok());
         assert_eq!(v.feed(b"\xf4\x90"), Err(InvalidUtf8));
     }
 

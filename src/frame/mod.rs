@@ -279,10 +279,7 @@ mod tests {
     #[test]
     fn a_64_bit_length_with_the_top_bit_set_is_an_error() {
         let mut b = [0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(
-            FrameHeader::decode(&b),
-            Err(ProtocolError::LengthTopBitSet)
-        );
+        assert_eq!(FrameHeader::decode(&b), Err(ProtocolError::LengthTopBitSet));
         b[2] = 0x7F;
         assert!(matches!(FrameHeader::decode(&b), Ok(Status::Complete(_))));
     }

@@ -1,0 +1,627 @@
+//! The async adapter: a [`Connection`] driven over tokio's `AsyncRead + AsyncWrite`
+//! (feature `tokio`).
+//!
+//! [`WebSocketStream`] is a `futures` [`Stream`](futures_core::Stream) of incoming messages and a
+//! [`Sink`](futures_sink::Sink) of outgoing ones, with `async fn` shortcuts, and
+//! [`split`](WebSocketStream::split)s into a read half and a write half that two tasks can own.
+//! Like the blocking adapter it only moves bytes; the core makes every protocol decision.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rfc6455::Error> {
+//! let (mut ws, _response) = rfc6455::tokio::connect("ws://127.0.0.1:9001/").await?;
+//! ws.send(rfc6455::Message::text("hello")).await?;
+//! while let Some(msg) = ws.recv().await? {
+//!     println!("{msg:?}");
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ::tokio::net::TcpStream;
+use ::tokio::time::{sleep_until, Instant, Sleep};
+
+use crate::close::CloseCode;
+use crate::connection::{Connection, Event, State};
+use crate::error::Error;
+use crate::handshake::{
+    Accept, ClientHandshake, ClientRequest, HandshakeError, Request, Response, ServerHandshake,
+};
+use crate::message::Message;
+use crate::{Config, Role, Status};
+
+/// Bytes read per call, into a buffer on the stack: an idle connection holds no read buffer.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with the default [`Config`].
+pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
+    connect_with(&ClientRequest::new(url)?, Config::default()).await
+}
+
+/// Connects with a prepared request (origin, subprotocols, headers) and a configuration.
+pub async fn connect_with(
+    request: &ClientRequest,
+    config: Config,
+) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
+    let stream = TcpStream::connect(request.authority()).await?;
+    stream.set_nodelay(true)?;
+    client(stream, request, config).await
+}
+
+/// Performs the client handshake (§4.1) over a connected stream, within
+/// [`Config::handshake_timeout`].
+pub async fn client<S>(
+    mut stream: S,
+    request: &ClientRequest,
+    config: Config,
+) -> Result<(WebSocketStream<S>, Response), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut handshake, bytes) = ClientHandshake::new(request, config.handshake_limits);
+    let exchange = async {
+        stream.write_all(&bytes).await?;
+        stream.flush().await?;
+        read_handshake(&mut stream, |data| handshake.receive(data)).await
+    };
+    let response = with_timeout(config.handshake_timeout, exchange).await?;
+    let leftover = handshake.take_leftover();
+    let ws = WebSocketStream::from_handshake(stream, Role::Client, config, &leftover);
+    Ok((ws, response))
+}
+
+/// Accepts a WebSocket connection with the default [`Config`] (§4.2).
+pub async fn accept<S>(stream: S) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    accept_with(stream, Config::default(), |_| Ok(Accept::new())).await
+}
+
+/// Accepts as [`accept`] does, letting `callback` see the request first: it may choose a
+/// subprotocol and add headers ([`Accept`]), or reject with a complete HTTP response of its own,
+/// which is sent. Invalid requests get the error response the core builds (400, or 426).
+pub async fn accept_with<S, F>(
+    stream: S,
+    config: Config,
+    callback: F,
+) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+{
+    let mut stream = stream;
+    let mut handshake = ServerHandshake::new(config.handshake_limits);
+    let read = read_handshake(&mut stream, |data| handshake.receive(data));
+    let request = match with_timeout(config.handshake_timeout, read).await {
+        Ok(request) => request,
+        Err(Error::Handshake(e)) => {
+            if let Some(response) = e.response() {
+                let _ = stream.write_all(&response).await;
+            }
+            return Err(Error::Handshake(e));
+        }
+        Err(e) => return Err(e),
+    };
+    let leftover = handshake.take_leftover();
+    accept_request(stream, &request, &leftover, config, callback).await
+}
+
+/// Completes the server handshake for a request the application has already read (for
+/// example with [`ServerHandshake`] in a server that also serves plain HTTP): validates it,
+/// consults `callback`, writes the response, and starts the connection with `leftover`, the
+/// bytes that followed the request.
+pub async fn accept_request<S, F>(
+    mut stream: S,
+    request: &Request,
+    leftover: &[u8],
+    config: Config,
+    callback: F,
+) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+{
+    let response = match request.validate() {
+        Err(e) => Err(e),
+        Ok(_) => match callback(request) {
+            Ok(accept) => request.accept(&accept),
+            Err(rejection) => {
+                stream.write_all(&rejection).await?;
+                stream.flush().await?;
+                return Err(Error::Handshake(HandshakeError::Rejected));
+            }
+        },
+    };
+    match response {
+        Ok(bytes) => {
+            stream.write_all(&bytes).await?;
+            stream.flush().await?;
+            Ok(WebSocketStream::from_handshake(
+                stream,
+                Role::Server,
+                config,
+                leftover,
+            ))
+        }
+        Err(e) => {
+            if let Some(bytes) = e.response() {
+                stream.write_all(&bytes).await?;
+                stream.flush().await?;
+            }
+            Err(Error::Handshake(e))
+        }
+    }
+}
+
+async fn with_timeout<T>(
+    timeout: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match timeout {
+        Some(t) => ::tokio::time::timeout(t, fut)
+            .await
+            .unwrap_or(Err(Error::HandshakeTimeout)),
+        None => fut.await,
+    }
+}
+
+async fn read_handshake<S, T>(
+    stream: &mut S,
+    mut feed: impl FnMut(&[u8]) -> Result<Status<T>, HandshakeError>,
+) -> Result<T, Error>
+where
+    S: AsyncRead + Unpin,
+{
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        if let Status::Complete(done) = feed(&buf[..n])? {
+            return Ok(done);
+        }
+    }
+}
+
+/// The shared engine of [`WebSocketStream`] and its halves.
+#[derive(Debug)]
+struct Inner<S> {
+    stream: S,
+    conn: Connection,
+    origin: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+    shut_down: bool,
+    /// A failure to report once the Close is out and the socket is shut.
+    failure: Option<crate::ProtocolError>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Writes queued bytes until done or the socket is full; then half-closes if asked (§7.1.1).
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut wrote = false;
+        loop {
+            let data = self.conn.data_to_send();
+            if data.is_empty() {
+                break;
+            }
+            match Pin::new(&mut self.stream).poll_write(cx, data) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.conn.mark_sent(n);
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if wrote {
+            ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
+        }
+        if self.conn.wants_shutdown() && !self.shut_down {
+            // The peer may be gone already; the connection is over either way.
+            let _ = ready!(Pin::new(&mut self.stream).poll_shutdown(cx));
+            self.shut_down = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Drives the connection until an event is ready, or the connection is finished (`None`).
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
+        loop {
+            if let Some(event) = self.conn.poll_event() {
+                match event {
+                    Event::Failed(e) => self.failure = Some(e),
+                    other => return Poll::Ready(Ok(Some(other))),
+                }
+            }
+            // Replies (pongs, close) go out before we read on; a slow socket does not stop
+            // reading unless the queue is over its limit.
+            let write = self.poll_write_out(cx);
+            let write_pending = write.is_pending();
+            if let Poll::Ready(Err(e)) = write {
+                if self.conn.state() != State::Closed {
+                    return Poll::Ready(Err(Error::Io(e)));
+                }
+                self.conn.receive_eof();
+            }
+            if self.conn.is_finished() {
+                return Poll::Ready(match self.failure.take() {
+                    Some(e) => Err(Error::Protocol(e)),
+                    None => Ok(None),
+                });
+            }
+            if write_pending && self.conn.is_write_buffer_full() {
+                return Poll::Pending;
+            }
+            if let Some(deadline) = self.conn.poll_timeout() {
+                let at = self.origin + deadline;
+                match &mut self.timer {
+                    Some(t) if t.deadline() == at => {}
+                    Some(t) => t.as_mut().reset(at),
+                    None => self.timer = Some(Box::pin(sleep_until(at))),
+                }
+                if let Some(t) = &mut self.timer {
+                    if t.as_mut().poll(cx).is_ready() {
+                        let now = self.now();
+                        self.conn.handle_timeout(now);
+                        continue;
+                    }
+                }
+            }
+            let mut storage = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut storage);
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => self.conn.receive_eof(),
+                Poll::Ready(Ok(())) => self.conn.receive(buf.filled()),
+                Poll::Ready(Err(e)) => {
+                    if self.conn.state() == State::Closed {
+                        self.conn.receive_eof();
+                    } else {
+                        return Poll::Ready(Err(Error::Io(e)));
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        loop {
+            match ready!(self.poll_event(cx))? {
+                Some(Event::Message(m)) => return Poll::Ready(Ok(Some(m))),
+                Some(_) => {}
+                None => return Poll::Ready(Ok(None)),
+            }
+        }
+    }
+
+    /// Ready to accept a message: the outgoing queue is under its limit (backpressure).
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while self.conn.is_write_buffer_full() {
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.poll_write_out(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sink close: start the closing handshake with 1000 if nobody has, and flush.
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.conn.state() == State::Open {
+            self.conn.close(CloseCode::NORMAL, "")?;
+        }
+        self.poll_flush(cx)
+    }
+
+    fn queue(&mut self, message: &Message) -> Result<(), Error> {
+        Ok(self.conn.send(message)?)
+    }
+}
+
+/// A WebSocket over an async byte stream: `Stream<Item = Result<Message, Error>>` and
+/// `Sink<Message>`.
+///
+/// Sending waits while the outgoing queue is over [`Config::write_buffer_limit`], so a peer
+/// that never reads cannot make us buffer without bound. The stream ends (`None`) when the
+/// connection closes cleanly.
+#[derive(Debug)]
+pub struct WebSocketStream<S> {
+    inner: Inner<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Wraps a stream whose opening handshake is already done (here, or by another server such
+    /// as hyper), feeding the core the bytes that followed the handshake.
+    pub fn from_handshake(stream: S, role: Role, config: Config, leftover: &[u8]) -> Self {
+        let mut conn = Connection::new(role, config);
+        conn.receive(leftover);
+        Self::from_connection(stream, conn)
+    }
+
+    /// Wraps a stream and a core connection.
+    pub fn from_connection(stream: S, conn: Connection) -> Self {
+        Self {
+            inner: Inner {
+                stream,
+                conn,
+                origin: Instant::now(),
+                timer: None,
+                shut_down: false,
+                failure: None,
+            },
+        }
+    }
+
+    /// The core connection (state, buffered amounts, the peer's close frame).
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner.stream
+    }
+
+    /// The next message; `Ok(None)` once the connection closed cleanly.
+    pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
+        poll_fn(|cx| self.inner.poll_next_message(cx)).await
+    }
+
+    /// The next event of any kind (pings, pongs, the peer's close); `Ok(None)` once finished.
+    pub async fn recv_event(&mut self) -> Result<Option<Event>, Error> {
+        poll_fn(|cx| self.inner.poll_event(cx)).await
+    }
+
+    /// Sends a message and flushes it, waiting while the socket is slow.
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
+        self.inner.queue(&message)?;
+        self.flush().await
+    }
+
+    /// Queues a message without flushing, waiting only if the queue is over its limit.
+    pub async fn feed(&mut self, message: &Message) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
+        self.inner.queue(message)
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
+    /// Sends a Ping (§5.5.2).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.inner.conn.ping(payload)?;
+        self.flush().await
+    }
+
+    /// Starts the closing handshake (§7.1.2) and sends the Close frame. Keep receiving until
+    /// [`recv`](Self::recv) returns `Ok(None)` to complete it.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.inner.conn.close(code, reason)?;
+        self.flush().await
+    }
+
+    /// Splits into a read half and a write half that two tasks can own. They share the
+    /// connection behind a mutex that is never held across an `.await`.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        let wakers = Arc::new(BothWakers::default());
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(self.inner),
+            proxy: Waker::from(Arc::clone(&wakers)),
+            wakers,
+        });
+        (
+            ReadHalf {
+                shared: Arc::clone(&shared),
+            },
+            WriteHalf { shared },
+        )
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WebSocketStream<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .inner
+            .poll_next_message(cx)
+            .map(Result::transpose)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocketStream<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_ready(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.get_mut().inner.queue(&item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_close(cx)
+    }
+}
+
+/// The halves of a split stream share one socket, whose readiness wakes only the waker that
+/// polled it last. Each half therefore polls with this proxy, which wakes both halves' tasks
+/// (a spurious wake-up costs one poll; a lost one would hang a task).
+#[derive(Debug, Default)]
+struct BothWakers {
+    slots: Mutex<[Option<Waker>; 2]>,
+}
+
+impl BothWakers {
+    fn register(&self, slot: usize, waker: &Waker) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        match &slots[slot] {
+            Some(w) if w.will_wake(waker) => {}
+            _ => slots[slot] = Some(waker.clone()),
+        }
+    }
+}
+
+impl Wake for BothWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let taken = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            [slots[0].take(), slots[1].take()]
+        };
+        for waker in taken.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared<S> {
+    inner: Mutex<Inner<S>>,
+    wakers: Arc<BothWakers>,
+    proxy: Waker,
+}
+
+const READ_SLOT: usize = 0;
+const WRITE_SLOT: usize = 1;
+
+impl<S> Shared<S> {
+    /// Runs `f` on the connection with a context whose waker wakes both halves.
+    fn with<T>(
+        &self,
+        slot: usize,
+        cx: &Context<'_>,
+        f: impl FnOnce(&mut Inner<S>, &mut Context<'_>) -> T,
+    ) -> T {
+        self.wakers.register(slot, cx.waker());
+        let mut proxy_cx = Context::from_waker(&self.proxy);
+        // A panic while holding the lock leaves the connection in a consistent state (each
+        // change is one step of the core), so a poisoned lock is still usable.
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut inner, &mut proxy_cx)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The read half of a split [`WebSocketStream`]: a `Stream` of messages. It also sends the
+/// core's automatic replies (Pongs, the Close echo).
+#[derive(Debug)]
+pub struct ReadHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// The write half of a split [`WebSocketStream`]: a `Sink` of messages.
+#[derive(Debug)]
+pub struct WriteHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    /// The next message; `Ok(None)` once the connection closed cleanly.
+    pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
+        poll_fn(|cx| self.shared.with(READ_SLOT, cx, Inner::poll_next_message)).await
+    }
+
+    /// The next event of any kind; `Ok(None)` once finished.
+    pub async fn recv_event(&mut self) -> Result<Option<Event>, Error> {
+        poll_fn(|cx| self.shared.with(READ_SLOT, cx, Inner::poll_event)).await
+    }
+
+    /// Puts the halves back together; gives them back if they come from different streams.
+    pub fn reunite(self, other: WriteHalf<S>) -> Result<WebSocketStream<S>, (Self, WriteHalf<S>)> {
+        if !Arc::ptr_eq(&self.shared, &other.shared) {
+            return Err((self, other));
+        }
+        drop(other);
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => Ok(WebSocketStream {
+                inner: shared.inner.into_inner().unwrap_or_else(|p| p.into_inner()),
+            }),
+            Err(shared) => Err((
+                Self {
+                    shared: Arc::clone(&shared),
+                },
+                WriteHalf { shared },
+            )),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
+    /// Sends a message and flushes it, waiting while the socket is slow.
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.shared.with(WRITE_SLOT, cx, Inner::poll_ready)).await?;
+        self.shared.lock().queue(&message)?;
+        self.flush().await
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.shared.with(WRITE_SLOT, cx, Inner::poll_flush)).await
+    }
+
+    /// Sends a Ping (§5.5.2).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.shared.lock().conn.ping(payload)?;
+        self.flush().await
+    }
+
+    /// Starts the closing handshake (§7.1.2); the read half sees the peer's answer.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.shared.lock().conn.close(code, reason)?;
+        self.flush().await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.shared
+            .with(READ_SLOT, cx, Inner::poll_next_message)
+            .map(Result::transpose)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHalf<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.with(WRITE_SLOT, cx, Inner::poll_ready)
+    }
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.shared.lock().queue(&item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.with(WRITE_SLOT, cx, Inner::poll_flush)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.with(WRITE_SLOT, cx, Inner::poll_close)
+    }
+}
