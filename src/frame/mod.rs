@@ -188,6 +188,26 @@ impl FrameHeader {
         )))
     }
 
+    /// How long the header that starts `buf` is, as far as `buf` tells: 2 until the second byte
+    /// is there, then the full length its length and mask bits announce. When
+    /// [`decode`](Self::decode) says `Partial`, `needed(buf) - buf.len()` more bytes are needed
+    /// (at least; with fewer than 2 bytes the length form is still unknown).
+    pub fn needed(buf: &[u8]) -> usize {
+        let Some(&b1) = buf.get(1) else {
+            return 2;
+        };
+        let len = match b1 & 0x7F {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        if b1 & 0x80 != 0 {
+            len + 4
+        } else {
+            len
+        }
+    }
+
     /// How many bytes [`encode`](Self::encode) writes: 2, 4 or 10, plus 4 with a mask.
     pub const fn encoded_len(&self) -> usize {
         let len = if self.payload_len < 126 {
@@ -282,6 +302,16 @@ mod tests {
         assert_eq!(FrameHeader::decode(&b), Err(ProtocolError::LengthTopBitSet));
         b[2] = 0x7F;
         assert!(matches!(FrameHeader::decode(&b), Ok(Status::Complete(_))));
+    }
+
+    #[test]
+    fn needed_tells_how_long_a_partial_header_is() {
+        assert_eq!(FrameHeader::needed(&[]), 2);
+        assert_eq!(FrameHeader::needed(&[0x81]), 2);
+        assert_eq!(FrameHeader::needed(&[0x81, 0x05]), 2);
+        assert_eq!(FrameHeader::needed(&[0x81, 0x85]), 6);
+        assert_eq!(FrameHeader::needed(&[0x82, 0x7E, 0x01]), 4);
+        assert_eq!(FrameHeader::needed(&[0x82, 0xFF]), 14);
     }
 
     #[test]
