@@ -91,3 +91,8 @@ pub mod tokio;
 
 #[cfg(feature = "std")]
 pub use error::Error;
+
+/// The README's code blocks, compiled and run as doctests so that they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
