@@ -221,8 +221,8 @@ pub struct WebSocket<S> {
     origin: Instant,
     /// The read timeout the application asked for (passed through).
     user_timeout: Option<Duration>,
-    /// The read timeout currently set on the stream.
-    stream_timeout: Option<Duration>,
+    /// The core deadline and application timeout the stream's read timeout was last set for.
+    armed: (Option<Duration>, Option<Duration>),
     shut_down: bool,
 }
 
@@ -247,7 +247,7 @@ impl<S: Stream> WebSocket<S> {
             conn,
             origin: Instant::now(),
             user_timeout: None,
-            stream_timeout: None,
+            armed: (None, None),
             shut_down: false,
         }
     }
@@ -312,31 +312,38 @@ impl<S: Stream> WebSocket<S> {
     }
 
     /// One read from the stream into the core, bounded by the core's next deadline.
+    ///
+    /// The stream's read timeout is only changed when the deadline (or the application's
+    /// timeout) changes, not before every read, so a read may end up to one timeout late.
     fn fill(&mut self) -> Result<(), Error> {
         let now = self.now();
-        let core_wait = self.conn.poll_timeout().map(|d| d.saturating_sub(now));
-        if core_wait == Some(Duration::ZERO) {
+        let deadline = self.conn.poll_timeout();
+        if deadline.is_some_and(|d| d <= now) {
             self.conn.handle_timeout(now);
             return Ok(());
         }
-        let wait = match (core_wait, self.user_timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if wait != self.stream_timeout {
+        let wanted = (deadline, self.user_timeout);
+        if wanted != self.armed {
+            let core_wait = deadline.map(|d| d - now);
+            let wait = match (core_wait, self.user_timeout) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             self.stream.set_read_timeout(wait)?;
-            self.stream_timeout = wait;
+            self.armed = wanted;
         }
         let mut buf = [0u8; READ_CHUNK];
         match self.stream.read(&mut buf) {
             Ok(0) => self.conn.receive_eof(),
             Ok(n) => self.conn.receive(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if is_timeout(&e)
-                    && core_wait.is_some_and(|w| w <= self.user_timeout.unwrap_or(w)) =>
-            {
-                self.conn.handle_timeout(self.now());
+            Err(e) if is_timeout(&e) => {
+                let now = self.now();
+                if deadline.is_some_and(|d| d <= now) {
+                    self.conn.handle_timeout(now);
+                } else if self.user_timeout.is_some() {
+                    return Err(Error::Io(e));
+                }
             }
             Err(e) => {
                 if self.conn.state() == State::Closed {

@@ -41,10 +41,16 @@ pub struct Config {
     /// Deliver data frames one by one ([`Event::Frame`](crate::Event::Frame)) instead of whole
     /// messages, for applications that consume large messages as they arrive. Default `false`.
     pub stream_frames: bool,
-    /// Send a Ping after this long without receiving anything. Default `None` (off).
+    /// Send a Ping after this long without receiving a whole frame. Default 20 s; `None` turns
+    /// keepalive off.
+    ///
+    /// Keepalive is also the defence against a peer that opens a connection and then sends
+    /// nothing, or half a frame, or one byte at a time (slowloris): only complete frames count
+    /// as activity.
     pub keepalive_interval: Option<Duration>,
-    /// With keepalive on: fail the connection (1011) when nothing at all arrives within this long
-    /// after a keepalive ping. Default 20 s.
+    /// With keepalive on: fail the connection (1011) when no whole frame arrives within this long
+    /// after a keepalive ping. Default 20 s. It must cover the time the peer needs to send the
+    /// largest frame you accept, since the Pong queues behind it.
     pub keepalive_timeout: Duration,
     /// How long to wait, once the closing handshake has started, for the peer to complete it
     /// (its Close frame, or for a client the server's TCP close, §7.1.1) before giving up and
@@ -67,7 +73,7 @@ impl Config {
         write_buffer_limit: 1 << 20,
         auto_pong: true,
         stream_frames: false,
-        keepalive_interval: None,
+        keepalive_interval: Some(Duration::from_secs(20)),
         keepalive_timeout: Duration::from_secs(20),
         close_timeout: Duration::from_secs(5),
         handshake_limits: HandshakeLimits::new(),

@@ -181,6 +181,8 @@ pub struct Connection {
     // Keepalive.
     ping_timer: Timer,
     pong_deadline: Option<Duration>,
+    /// A whole frame arrived since the last keepalive check. Whole frames, not bytes: a peer that
+    /// drips a frame one byte at a time (slowloris) is idle as far as keepalive is concerned.
     rx_activity: bool,
 }
 
@@ -348,7 +350,6 @@ impl Connection {
         if self.input_done() || self.eof {
             return;
         }
-        self.rx_activity = true;
         self.rbuf.extend_from_slice(data);
     }
 
@@ -407,6 +408,7 @@ impl Connection {
                             apply_mask(&mut payload, key, 0);
                         }
                         self.read = ReadState::Header;
+                        self.rx_activity = true;
                         if let Some(event) = self.on_control(header.opcode, payload.freeze()) {
                             return Some(event);
                         }
@@ -427,6 +429,7 @@ impl Connection {
                     }
                     let payload = self.rbuf.split_to(len).freeze();
                     self.read = ReadState::Header;
+                    self.rx_activity = true;
                     if let Some(event) = self.on_data(header.fin, payload) {
                         return Some(event);
                     }
