@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --bench mask`
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rfc6455::frame::{apply_mask, apply_mask_naive};
 

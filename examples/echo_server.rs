@@ -61,8 +61,10 @@ fn serve_blocking(listener: TcpListener) {
             };
             loop {
                 match ws.read() {
+                    // `write` queues; the next `read` flushes before it blocks, so a burst of
+                    // messages is echoed with one write call.
                     Ok(Some(msg)) => {
-                        if let Err(e) = ws.send(&msg) {
+                        if let Err(e) = ws.write(&msg) {
                             eprintln!("send: {e}");
                             break;
                         }
@@ -118,8 +120,10 @@ fn serve_async(listener: TcpListener) -> ExitCode {
                 };
                 loop {
                     match ws.recv().await {
+                        // `feed` queues; the next `recv` flushes before it waits, so a burst
+                        // of messages is echoed with one write call.
                         Ok(Some(msg)) => {
-                            if let Err(e) = ws.send(msg).await {
+                            if let Err(e) = ws.feed(&msg).await {
                                 eprintln!("send: {e}");
                                 break;
                             }

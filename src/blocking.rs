@@ -300,9 +300,14 @@ impl<S: Stream> WebSocket<S> {
                     self.finish_after_failure();
                     return Err(Error::Protocol(e));
                 }
-                self.flush()?;
+                if !matches!(event, Event::Message(_) | Event::Frame(_)) {
+                    // Replies the core queued (a Pong, the Close echo) go out now.
+                    self.flush()?;
+                }
                 return Ok(Some(event));
             }
+            // Everything queued goes out before we block on the socket: messages queued with
+            // `write` while reading a burst leave in one write call.
             self.flush()?;
             if self.conn.is_finished() {
                 return Ok(None);
@@ -369,7 +374,9 @@ impl<S: Stream> WebSocket<S> {
     }
 
     /// Queues a message without writing it unless the outgoing queue is over its limit
-    /// (then it writes first: backpressure). Call [`flush`](Self::flush) to send.
+    /// (then it writes first: backpressure). It goes out with the next [`flush`](Self::flush),
+    /// or before the next [`read`](Self::read) blocks on the socket: an echo loop of `read` and
+    /// `write` answers a burst of messages with one write call.
     pub fn write(&mut self, message: &Message) -> Result<(), Error> {
         loop {
             match self.conn.send(message) {

@@ -218,7 +218,8 @@ impl Connection {
     }
 
     /// A connection whose client masking keys come from `rng` (deterministic tests, or `no_std`
-    /// targets with their own entropy source). A server ignores it.
+    /// targets with their own entropy source): each frame's key is `rng.next_u32().to_ne_bytes()`.
+    /// A server ignores it.
     pub fn with_rng(role: Role, config: Config, rng: Box<dyn RngCore + Send>) -> Self {
         let rng = match role {
             Role::Client => Some(rng),
@@ -621,19 +622,12 @@ impl Connection {
     }
 
     /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with the error's code
-    /// (unless one was sent already), drop queued data that has not started to go out, and stop
-    /// reading. Returns the event to report.
+    /// (unless one was sent already) behind what is queued, and stop reading. Returns the event
+    /// to report.
     fn fail(&mut self, error: ProtocolError) -> Event {
         if !self.close_sent {
-            if self.out_head == self.out_frame_end {
-                self.out.truncate(self.out_head);
-            } else {
-                self.out.truncate(self.out_frame_end);
-            }
-            if self.ctrl_head == 0 {
-                self.ctrl.clear();
-                self.ctrl_pong = None;
-            }
+            // What the application queued before the violation still goes out, ahead of the
+            // Close: replies to the peer's valid messages are not lost (Autobahn 3.2, 5.15).
             let code = error.close_code();
             if code.is_valid_on_wire() {
                 let reason = format!("{error}");
@@ -858,6 +852,10 @@ impl Connection {
     pub fn data_to_send(&self) -> &[u8] {
         if self.ctrl_goes_first() {
             &self.ctrl[self.ctrl_head..]
+        } else if self.ctrl_head < self.ctrl.len() {
+            // Control frames are waiting for the data frame on the wire to end: hand out only
+            // the rest of that frame, so they go next (and ahead of a queued Close).
+            &self.out[self.out_head..self.out_frame_end]
         } else {
             &self.out[self.out_head..]
         }

@@ -395,7 +395,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.flush().await
     }
 
-    /// Queues a message without flushing, waiting only if the queue is over its limit.
+    /// Queues a message without flushing, waiting only if the queue is over its limit. It goes
+    /// out with the next [`flush`](Self::flush), or before the next [`recv`](Self::recv) waits
+    /// on the socket: an echo loop of `recv` and `feed` answers a burst with one write call.
     pub async fn feed(&mut self, message: &Message) -> Result<(), Error> {
         poll_fn(|cx| self.inner.poll_ready(cx)).await?;
         self.inner.queue(message)
