@@ -1,0 +1,361 @@
+//! Properties that must hold for any input: the frame codec round-trips, masking is its own
+//! inverse at any offset, and messages survive any fragmentation, any masking keys and any way
+//! the byte stream is cut into reads, in both directions.
+
+mod common;
+
+use common::{conn, conn_seeded, drain, feed, masked, Raw};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use rfc6455::frame::{apply_mask, apply_mask_naive, FrameHeader, Opcode};
+use rfc6455::{Config, Connection, DataKind, Event, Message, ProtocolError, Role, Status};
+
+// ---------------------------------------------------------------- frame header codec
+
+fn opcode() -> impl Strategy<Value = Opcode> {
+    prop_oneof![
+        Just(Opcode::Continuation),
+        Just(Opcode::Text),
+        Just(Opcode::Binary),
+        Just(Opcode::Close),
+        Just(Opcode::Ping),
+        Just(Opcode::Pong),
+    ]
+}
+
+/// Payload lengths, with every boundary of the 7/16/64-bit forms (§5.2) drawn often.
+fn payload_len() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        prop::sample::select(vec![0, 1, 125, 126, 127, 0xFFFF, 0x1_0000, (1 << 63) - 1]),
+        0..=125u64,
+        126..=0xFFFFu64,
+        0x1_0000..=(1u64 << 63) - 1,
+    ]
+}
+
+/// Any header `decode` accepts: control frames are final and at most 125 bytes (§5.5).
+fn header() -> impl Strategy<Value = FrameHeader> {
+    (
+        any::<bool>(),
+        0u8..8,
+        opcode(),
+        any::<Option<[u8; 4]>>(),
+        payload_len(),
+    )
+        .prop_map(|(fin, rsv, opcode, mask, len)| {
+            let (fin, payload_len) = if opcode.is_control() {
+                (true, len % 126)
+            } else {
+                (fin, len)
+            };
+            FrameHeader {
+                fin,
+                rsv,
+                opcode,
+                mask,
+                payload_len,
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn header_decode_inverts_encode(h in header(), trailing in vec(any::<u8>(), 0..16)) {
+        let mut bytes = Vec::new();
+        h.encode_to_vec(&mut bytes);
+        prop_assert_eq!(bytes.len(), h.encoded_len());
+        prop_assert!(bytes.len() <= FrameHeader::MAX_LEN);
+        // Whatever follows the header (the payload) does not change it.
+        let n = bytes.len();
+        bytes.extend_from_slice(&trailing);
+        prop_assert_eq!(FrameHeader::decode(&bytes), Ok(Status::Complete((h, n))));
+        for cut in 0..n {
+            prop_assert_eq!(FrameHeader::decode(&bytes[..cut]), Ok(Status::Partial));
+        }
+    }
+
+    #[test]
+    fn header_encoding_matches_the_rfc_layout(h in header()) {
+        // The test harness's byte-by-byte builder follows §5.2 independently of the crate.
+        let raw = Raw {
+            fin: h.fin,
+            rsv: h.rsv,
+            opcode: h.opcode.as_u8(),
+            mask: h.mask,
+            payload: Vec::new(),
+            declared_len: Some(h.payload_len),
+            len_form: None,
+        };
+        let mut bytes = Vec::new();
+        h.encode_to_vec(&mut bytes);
+        prop_assert_eq!(bytes, raw.header());
+    }
+
+    #[test]
+    fn control_headers_breaking_5_5_are_rejected(
+        op in prop::sample::select(vec![Opcode::Close, Opcode::Ping, Opcode::Pong]),
+        fin in any::<bool>(),
+        len in payload_len(),
+    ) {
+        let raw = Raw::new(op.as_u8(), []).fin(fin).declared_len(len);
+        let expected = if len > 125 {
+            Err(ProtocolError::ControlFrameTooLong(len))
+        } else if !fin {
+            Err(ProtocolError::FragmentedControlFrame)
+        } else {
+            Ok(Status::Complete((
+                FrameHeader { fin, rsv: 0, opcode: op, mask: None, payload_len: len },
+                2,
+            )))
+        };
+        prop_assert_eq!(FrameHeader::decode(&raw.header()), expected);
+    }
+}
+
+// ---------------------------------------------------------------- masking
+
+proptest! {
+    #[test]
+    fn apply_mask_is_an_involution_and_matches_the_naive_loop(
+        data in vec(any::<u8>(), 0..300),
+        key in any::<[u8; 4]>(),
+        offset in 0usize..4096,
+    ) {
+        let mut fast = data.clone();
+        apply_mask(&mut fast, key, offset);
+        let mut naive = data.clone();
+        apply_mask_naive(&mut naive, key, offset);
+        prop_assert_eq!(&fast, &naive);
+        // §5.3, independently: octet i XOR key[(offset + i) % 4].
+        let expected: Vec<u8> = data
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[(offset + i) % 4])
+            .collect();
+        prop_assert_eq!(&fast, &expected);
+        apply_mask(&mut fast, key, offset);
+        prop_assert_eq!(fast, data);
+    }
+
+    #[test]
+    fn masking_in_pieces_equals_masking_whole(
+        data in vec(any::<u8>(), 0..300),
+        key in any::<[u8; 4]>(),
+        cuts in vec(any::<Index>(), 0..6),
+    ) {
+        let mut whole = data.clone();
+        apply_mask(&mut whole, key, 0);
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(data.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut pieces = data.clone();
+        let mut start = 0;
+        for end in cuts.into_iter().chain([data.len()]) {
+            apply_mask(&mut pieces[start..end], key, start);
+            start = end;
+        }
+        prop_assert_eq!(&pieces, &whole);
+        prop_assert_eq!(whole, masked(&data, Some(key)));
+    }
+}
+
+// ---------------------------------------------------------------- messages end to end
+
+#[derive(Debug, Clone)]
+enum Msg {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Msg {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Text(s) => s.as_bytes(),
+            Self::Binary(b) => b,
+        }
+    }
+
+    fn kind(&self) -> DataKind {
+        match self {
+            Self::Text(_) => DataKind::Text,
+            Self::Binary(_) => DataKind::Binary,
+        }
+    }
+
+    fn message(&self) -> Message {
+        match self {
+            Self::Text(s) => Message::text(s.as_str()),
+            Self::Binary(b) => Message::binary(b.clone()),
+        }
+    }
+}
+
+/// Text of any Unicode scalar values (multi-byte sequences included), or any bytes.
+fn msg() -> impl Strategy<Value = Msg> {
+    prop_oneof![
+        vec(any::<char>(), 0..80).prop_map(|c| Msg::Text(c.into_iter().collect())),
+        vec(any::<u8>(), 0..400).prop_map(Msg::Binary),
+    ]
+}
+
+/// A message, where to cut it into fragments (anywhere, UTF-8 sequences included; repeated cuts
+/// make empty fragments), and whether to send a Ping after its first fragment.
+fn plan() -> impl Strategy<Value = Vec<(Msg, Vec<Index>, bool)>> {
+    vec((msg(), vec(any::<Index>(), 0..5), any::<bool>()), 0..8)
+}
+
+/// Sends `plan` from `sender`, returning the bytes it wrote and how many Pings it sent.
+fn send_plan(sender: &mut Connection, plan: &[(Msg, Vec<Index>, bool)]) -> (Vec<u8>, usize) {
+    let mut pings = 0;
+    for (msg, cuts, ping) in plan {
+        let bytes = msg.bytes();
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        if cuts.is_empty() {
+            sender.send(&msg.message()).unwrap();
+            continue;
+        }
+        let ends: Vec<usize> = cuts.into_iter().chain([bytes.len()]).collect();
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            let fin = i == ends.len() - 1;
+            sender
+                .send_frame(msg.kind(), &bytes[start..end], fin)
+                .unwrap();
+            if i == 0 && *ping && !fin {
+                sender.ping(b"p").unwrap();
+                pings += 1;
+            }
+            start = end;
+        }
+    }
+    (drain(sender), pings)
+}
+
+/// Feeds `bytes` to `receiver` in reads of the given sizes (cycled), collecting the events.
+fn receive_in_chunks(receiver: &mut Connection, bytes: &[u8], sizes: &[usize]) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut rest = bytes;
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let n = rest.len().min(*size);
+        events.extend(feed(receiver, &rest[..n]));
+        rest = &rest[n..];
+    }
+    events
+}
+
+fn check_roundtrip(
+    sender_role: Role,
+    plan: &[(Msg, Vec<Index>, bool)],
+    seed: u64,
+    sizes: &[usize],
+) -> Result<(), TestCaseError> {
+    let receiver_role = match sender_role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    };
+    let mut sender = conn_seeded(sender_role, Config::default(), seed);
+    let mut receiver = conn(receiver_role, Config::default());
+    let (bytes, pings) = send_plan(&mut sender, plan);
+    let events = receive_in_chunks(&mut receiver, &bytes, sizes);
+    let mut messages = Vec::new();
+    let mut pings_seen = 0;
+    for event in events {
+        match event {
+            Event::Message(m) => messages.push(m),
+            Event::Ping(p) => {
+                prop_assert_eq!(&p[..], b"p");
+                pings_seen += 1;
+            }
+            other => prop_assert!(false, "unexpected event {:?}", other),
+        }
+    }
+    let expected: Vec<Message> = plan.iter().map(|(m, _, _)| m.message()).collect();
+    prop_assert_eq!(messages, expected);
+    prop_assert_eq!(pings_seen, pings);
+    Ok(())
+}
+
+fn read_sizes() -> impl Strategy<Value = Vec<usize>> {
+    prop_oneof![
+        vec(1usize..16, 1..10),
+        vec(1usize..600, 1..10),
+        Just(vec![usize::MAX]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_messages_from_a_client_reach_the_server_intact(
+        plan in plan(),
+        seed in any::<u64>(),
+        sizes in read_sizes(),
+    ) {
+        check_roundtrip(Role::Client, &plan, seed, &sizes)?;
+    }
+
+    #[test]
+    fn any_messages_from_a_server_reach_the_client_intact(
+        plan in plan(),
+        sizes in read_sizes(),
+    ) {
+        check_roundtrip(Role::Server, &plan, 0, &sizes)?;
+    }
+}
+
+// ---------------------------------------------------------------- chunking invariance
+
+/// Frames a misbehaving or honest peer of `receiver` might send: reserved opcodes and bits,
+/// wrong masking, oversized or fragmented control frames, text that is or is not UTF-8.
+fn hostile_frame(receiver: Role) -> impl Strategy<Value = Raw> {
+    let opcode = prop::sample::select(vec![0x0, 0x1, 0x1, 0x2, 0x2, 0x8, 0x9, 0x9, 0xA, 0x3, 0xB]);
+    let payload = prop_oneof![
+        vec(any::<char>(), 0..20).prop_map(|c| c.into_iter().collect::<String>().into_bytes()),
+        vec(any::<u8>(), 0..8),
+        vec(any::<u8>(), 120..130),
+        Just(vec![0x03, 0xE8, b'o', b'k']),
+    ];
+    (
+        opcode,
+        payload,
+        prop::bool::weighted(0.8),
+        prop::bool::weighted(0.05),
+        prop::bool::weighted(0.95),
+    )
+        .prop_map(move |(op, payload, fin, rsv, honest_mask)| {
+            let mut raw = Raw::new(op, payload).fin(fin).rsv(u8::from(rsv) << 2);
+            raw = raw.to(receiver);
+            if !honest_mask {
+                raw.mask = match raw.mask {
+                    Some(_) => None,
+                    None => Some([1, 2, 3, 4]),
+                };
+            }
+            raw
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_byte_stream_gives_the_same_events_however_it_is_cut(
+        (receiver, frames) in prop::sample::select(vec![Role::Client, Role::Server])
+            .prop_flat_map(|r| (Just(r), vec(hostile_frame(r), 0..12))),
+        sizes in read_sizes(),
+    ) {
+        let bytes: Vec<u8> = frames.iter().flat_map(Raw::bytes).collect();
+        let mut whole = conn(receiver, Config::default());
+        let expected = feed(&mut whole, &bytes);
+        let mut cut = conn(receiver, Config::default());
+        let events = receive_in_chunks(&mut cut, &bytes, &sizes);
+        prop_assert_eq!(events, expected);
+        prop_assert_eq!(drain(&mut cut), drain(&mut whole));
+        prop_assert_eq!(cut.state(), whole.state());
+    }
+}
