@@ -144,32 +144,12 @@ where
         }
         Err(e) => return Err(e),
     };
-    let response = match request.validate() {
-        Err(e) => Err(e),
-        Ok(_) => match callback(&request) {
-            Ok(accept) => request.accept(&accept),
-            Err(rejection) => {
-                stream.write_all(&rejection)?;
-                stream.flush()?;
-                return Err(Error::Handshake(crate::handshake::HandshakeError::Rejected));
-            }
-        },
-    };
-    match response {
-        Ok(bytes) => {
-            stream.write_all(&bytes)?;
-            stream.flush()?;
-            let leftover = handshake.take_leftover();
-            WebSocket::from_handshake(stream, Role::Server, config, &leftover)
-        }
-        Err(e) => {
-            if let Some(bytes) = e.response() {
-                stream.write_all(&bytes)?;
-                stream.flush()?;
-            }
-            Err(Error::Handshake(e))
-        }
-    }
+    let answer = request.answer(callback);
+    stream.write_all(&answer.response)?;
+    stream.flush()?;
+    answer.result?;
+    let leftover = handshake.take_leftover();
+    WebSocket::from_handshake(stream, Role::Server, config, &leftover)
 }
 
 /// Reads until `feed` completes, within `deadline`.

@@ -129,36 +129,16 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
 {
-    let response = match request.validate() {
-        Err(e) => Err(e),
-        Ok(_) => match callback(request) {
-            Ok(accept) => request.accept(&accept),
-            Err(rejection) => {
-                stream.write_all(&rejection).await?;
-                stream.flush().await?;
-                return Err(Error::Handshake(HandshakeError::Rejected));
-            }
-        },
-    };
-    match response {
-        Ok(bytes) => {
-            stream.write_all(&bytes).await?;
-            stream.flush().await?;
-            Ok(WebSocketStream::from_handshake(
-                stream,
-                Role::Server,
-                config,
-                leftover,
-            ))
-        }
-        Err(e) => {
-            if let Some(bytes) = e.response() {
-                stream.write_all(&bytes).await?;
-                stream.flush().await?;
-            }
-            Err(Error::Handshake(e))
-        }
-    }
+    let answer = request.answer(callback);
+    stream.write_all(&answer.response).await?;
+    stream.flush().await?;
+    answer.result?;
+    Ok(WebSocketStream::from_handshake(
+        stream,
+        Role::Server,
+        config,
+        leftover,
+    ))
 }
 
 async fn with_timeout<T>(

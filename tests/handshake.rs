@@ -1200,3 +1200,49 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- Request::answer (§4.2.2)
+
+#[test]
+fn answer_to_a_valid_request_is_the_101_and_ok() {
+    let request = parse(&text(&base()));
+    let answer = request.answer(|_| Ok(Accept::new()));
+    assert_eq!(answer.result, Ok(()));
+    assert_eq!(answer.response, request.accept(&Accept::new()).unwrap());
+    assert!(answer.response.starts_with(b"HTTP/1.1 101 "));
+}
+
+#[test]
+fn answer_sends_the_applications_rejection_as_is() {
+    let request = parse(&text(&base()));
+    let rejection = http_response(403, &[], b"no");
+    let answer = request.answer(|_| Err(rejection.clone()));
+    assert_eq!(answer.result, Err(HandshakeError::Rejected));
+    assert_eq!(answer.response, rejection);
+}
+
+#[test]
+fn answer_to_an_invalid_request_is_the_cores_error_response_without_asking() {
+    let request = parse(&text(&with(
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Version: 8",
+    )));
+    let answer =
+        request.answer(|_| panic!("the application is not asked about an invalid request"));
+    assert_eq!(answer.result, Err(HandshakeError::UnsupportedVersion));
+    assert_eq!(
+        Some(answer.response),
+        HandshakeError::UnsupportedVersion.response()
+    );
+}
+
+#[test]
+fn answer_with_a_protocol_the_client_did_not_offer_is_a_500() {
+    let request = parse(&text(&base()));
+    let answer = request.answer(|_| Ok(Accept::new().protocol("chat")));
+    assert_eq!(
+        answer.result,
+        Err(HandshakeError::ProtocolNotOffered("chat".into()))
+    );
+    assert!(answer.response.starts_with(b"HTTP/1.1 500 "));
+}

@@ -26,7 +26,7 @@ mod server;
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use extensions::{parse_extensions, Extension};
 pub use http::http_response;
-pub use server::{Accept, Request, ServerHandshake};
+pub use server::{Accept, Answer, Request, ServerHandshake};
 
 /// The GUID appended to `Sec-WebSocket-Key` before hashing.
 ///

@@ -330,6 +330,35 @@ impl Request {
         Ok(key)
     }
 
+    /// Decides the whole answer to this request, for a server driver: validates it (§4.2.1), lets
+    /// `decide` accept it (subprotocol, extra headers) or reject it with a complete HTTP response
+    /// of its own, and builds what to write back: the 101 (§4.2.2), the application's rejection,
+    /// or the core's error response (400, 426, ...). Write [`Answer::response`] in every case; a
+    /// WebSocket connection follows only when [`Answer::result`] is `Ok`.
+    ///
+    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    pub fn answer<F>(&self, decide: F) -> Answer
+    where
+        F: FnOnce(&Self) -> Result<Accept, Vec<u8>>,
+    {
+        if let Err(e) = self.validate() {
+            return Answer::refused(e);
+        }
+        match decide(self) {
+            Err(rejection) => Answer {
+                response: rejection,
+                result: Err(HandshakeError::Rejected),
+            },
+            Ok(accept) => match self.accept(&accept) {
+                Ok(response) => Answer {
+                    response,
+                    result: Ok(()),
+                },
+                Err(e) => Answer::refused(e),
+            },
+        }
+    }
+
     /// Validates, then builds the server's 101 response (§4.2.2): status line, `Upgrade: websocket`,
     /// `Connection: Upgrade`, `Sec-WebSocket-Accept`, `Sec-WebSocket-Protocol` if one was chosen,
     /// `Sec-WebSocket-Extensions` if any, the extra headers, blank line.
@@ -460,5 +489,27 @@ impl Accept {
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((String::from(name), String::from(value)));
         self
+    }
+}
+
+/// What a server writes back to an opening handshake request, and whether a WebSocket
+/// connection follows (see [`Request::answer`]).
+///
+/// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The complete HTTP response to write: the 101, the application's rejection, or the core's
+    /// error response.
+    pub response: Vec<u8>,
+    /// `Ok` when the response is a 101 and frames follow; otherwise why not.
+    pub result: Result<(), HandshakeError>,
+}
+
+impl Answer {
+    fn refused(error: HandshakeError) -> Self {
+        Self {
+            response: error.response().unwrap_or_default(),
+            result: Err(error),
+        }
     }
 }
