@@ -42,9 +42,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// The suite's messages go up to 16 MiB; the default limits already allow them.
+/// The suite's messages go up to 16 MiB; the default limits already allow them. With the
+/// `deflate` feature, permessage-deflate is offered (cases 12.* and 13.*).
 fn config() -> Config {
-    Config::default()
+    #[allow(unused_mut)]
+    let mut config = Config::default();
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate = Some(rfc6455::deflate::DeflateConfig::default());
+    }
+    config
 }
 
 fn request(url: &str) -> Result<ClientRequest, Error> {

@@ -12,6 +12,18 @@ use std::process::ExitCode;
 
 use rfc6455::{blocking, Config};
 
+/// The server's configuration: the defaults, with permessage-deflate accepted when the crate is
+/// built with the `deflate` feature (the Autobahn run uses it for cases 12.* and 13.*).
+fn config() -> Config {
+    #[allow(unused_mut)]
+    let mut config = Config::default();
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate = Some(rfc6455::deflate::DeflateConfig::default());
+    }
+    config
+}
+
 fn usage() -> ExitCode {
     eprintln!("usage: echo_server ADDR [--blocking]");
     ExitCode::from(2)
@@ -53,9 +65,7 @@ fn serve_blocking(listener: TcpListener) {
         let Ok(stream) = stream else { continue };
         let _ = stream.set_nodelay(true);
         std::thread::spawn(move || {
-            let mut ws = match blocking::accept_with(stream, Config::default(), |_| {
-                Ok(Default::default())
-            }) {
+            let mut ws = match blocking::accept_with(stream, config(), |_| Ok(Default::default())) {
                 Ok(ws) => ws,
                 Err(e) => return eprintln!("handshake: {e}"),
             };
@@ -108,13 +118,7 @@ fn serve_async(listener: TcpListener) -> ExitCode {
             };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let mut ws = match accept_with(
-                    stream,
-                    Config::default(),
-                    |_| Ok(Default::default()),
-                )
-                .await
-                {
+                let mut ws = match accept_with(stream, config(), |_| Ok(Default::default())).await {
                     Ok(ws) => ws,
                     Err(e) => return eprintln!("handshake: {e}"),
                 };

@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
 use crate::error::{Error, SendError};
-use crate::handshake::{
-    Accept, ClientHandshake, ClientRequest, Request, Response, ServerHandshake,
-};
+use crate::handshake::{Accept, ClientRequest, Request, Response, ServerHandshake};
 use crate::message::Message;
+use crate::upgrade;
 use crate::{Config, Role, Status};
 
 /// Bytes read from the socket per call. On the stack, so an idle connection holds no read buffer.
@@ -108,14 +107,14 @@ pub fn client<S: Stream>(
     request: &ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    let (mut handshake, bytes) = ClientHandshake::new(request, config.handshake_limits);
+    let (mut handshake, bytes) = upgrade::client_handshake(request, &config);
     let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
     stream.write_all(&bytes)?;
     stream.flush()?;
     let response = read_handshake(&mut stream, deadline, |data| handshake.receive(data))?;
-    let leftover = handshake.take_leftover();
-    let ws = WebSocket::from_handshake(stream, Role::Client, config, &leftover)?;
-    Ok((ws, response))
+    let mut conn = upgrade::client_connection(&response, config)?;
+    conn.receive(&handshake.take_leftover());
+    Ok((WebSocket::from_connection(stream, conn), response))
 }
 
 /// Accepts a WebSocket connection: reads the client's request, checks every rule of §4.2.1 and
@@ -144,12 +143,12 @@ where
         }
         Err(e) => return Err(e),
     };
-    let answer = request.answer(callback);
-    stream.write_all(&answer.response)?;
+    let (response, conn) = upgrade::accept(&request, config, callback);
+    stream.write_all(&response)?;
     stream.flush()?;
-    answer.result?;
-    let leftover = handshake.take_leftover();
-    WebSocket::from_handshake(stream, Role::Server, config, &leftover)
+    let mut conn = conn?;
+    conn.receive(&handshake.take_leftover());
+    Ok(WebSocket::from_connection(stream, conn))
 }
 
 /// Reads until `feed` completes, within `deadline`.

@@ -62,6 +62,11 @@ pub struct Config {
     /// that never finishes its request cannot hold a connection forever. Default 10 s; `None`
     /// waits forever.
     pub handshake_timeout: Option<Duration>,
+    /// permessage-deflate (RFC 7692), feature `deflate`: offered by clients and accepted by servers
+    /// when `Some`. Default `None` (off). Costs up to about 420 KiB per connection while in use
+    /// (see [`deflate`](crate::deflate)).
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Config {
@@ -78,6 +83,8 @@ impl Config {
         close_timeout: Duration::from_secs(5),
         handshake_limits: HandshakeLimits::new(),
         handshake_timeout: Some(Duration::from_secs(10)),
+        #[cfg(feature = "deflate")]
+        deflate: None,
     };
 }
 

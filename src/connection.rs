@@ -12,7 +12,7 @@ use rand::RngCore;
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
 use crate::config::Config;
 use crate::error::{ProtocolError, SendError};
-use crate::frame::{apply_mask, FrameHeader, MaskKey, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::frame::{apply_mask, FrameHeader, MaskKey, Opcode, MAX_CONTROL_PAYLOAD, RSV1};
 use crate::message::{DataFrame, DataKind, Message, Text};
 use crate::utf8::Utf8Validator;
 use crate::{Role, Status};
@@ -96,6 +96,11 @@ struct Incoming {
     fragments: usize,
     /// The payloads of its completed frames (messages mode, fragmented messages only).
     buf: BytesMut,
+    /// Sent with RSV1 on its first frame: compressed with permessage-deflate (RFC 7692 §6).
+    compressed: bool,
+    /// The inflated payload so far (compressed messages, messages mode).
+    #[cfg(feature = "deflate")]
+    inflated: Vec<u8>,
 }
 
 /// What the reader expects next.
@@ -178,6 +183,10 @@ pub struct Connection {
     close_timer: Timer,
     close_timed_out: bool,
 
+    /// permessage-deflate state, when negotiated (RFC 7692).
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::deflate::DeflateCodec>,
+
     // Keepalive.
     ping_timer: Timer,
     pong_deadline: Option<Duration>,
@@ -256,9 +265,33 @@ impl Connection {
             failed: false,
             close_timer: Timer::Off,
             close_timed_out: false,
+            #[cfg(feature = "deflate")]
+            deflate: None,
             ping_timer,
             pong_deadline: None,
             rx_activity: false,
+        }
+    }
+
+    /// Turns on permessage-deflate with parameters negotiated in the opening handshake (RFC 7692);
+    /// [`upgrade`](crate::upgrade) does this for you. Messages of at least the configured threshold
+    /// are sent compressed (RSV1 on their first frame); compressed messages are inflated as their
+    /// frames arrive, within [`Config::max_message_size`].
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, codec: crate::deflate::DeflateCodec) -> Self {
+        self.deflate = Some(codec);
+        self
+    }
+
+    /// Whether a compression extension is in use on this connection.
+    pub fn is_compressed(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        {
+            self.deflate.is_some()
+        }
+        #[cfg(not(feature = "deflate"))]
+        {
+            false
         }
     }
 
@@ -456,7 +489,16 @@ impl Connection {
         // defines meanings for non-zero values. If a nonzero value is received and none of the
         // negotiated extensions defines the meaning of such a nonzero value, the receiving
         // endpoint MUST _Fail the WebSocket Connection_."
-        if h.rsv != 0 {
+        // RFC 7692 §6: with permessage-deflate, RSV1 marks a compressed message on its first
+        // frame; §6.1: "An endpoint MUST NOT set the "Per-Message Compressed" bit of control frames
+        // and non-first fragments of a data message. An endpoint receiving such a frame MUST _Fail
+        // the WebSocket Connection_."
+        let allowed = if self.is_compressed() && matches!(h.opcode, Opcode::Text | Opcode::Binary) {
+            RSV1
+        } else {
+            0
+        };
+        if h.rsv & !allowed != 0 {
             return Err(ProtocolError::ReservedBits(h.rsv));
         }
         // §5.1: "a client MUST mask all frames that it sends to the server ... The server MUST
@@ -520,6 +562,9 @@ impl Connection {
                     size: h.payload_len,
                     fragments: 1,
                     buf: BytesMut::new(),
+                    compressed: h.rsv & RSV1 != 0,
+                    #[cfg(feature = "deflate")]
+                    inflated: Vec::new(),
                 });
                 Ok(len)
             }
@@ -541,7 +586,8 @@ impl Connection {
             apply_mask(chunk, key, from);
         }
         match self.incoming.as_mut() {
-            Some(msg) if msg.kind == DataKind::Text => {
+            // Compressed text is validated once inflated.
+            Some(msg) if msg.kind == DataKind::Text && !msg.compressed => {
                 msg.utf8.feed(chunk).map_err(|_| ProtocolError::InvalidUtf8)
             }
             _ => Ok(()),
@@ -549,6 +595,10 @@ impl Connection {
     }
 
     fn on_data(&mut self, fin: bool, payload: Bytes) -> Option<Event> {
+        #[cfg(feature = "deflate")]
+        if self.incoming.as_ref()?.compressed {
+            return self.on_compressed_data(fin, &payload);
+        }
         let msg = self.incoming.as_mut()?;
         if fin && msg.utf8.finish().is_err() {
             // §8.1, and §5.6: a text message that ends inside a UTF-8 sequence.
@@ -578,6 +628,64 @@ impl Connection {
             buf.extend_from_slice(&payload);
             buf.freeze()
         };
+        Some(Event::Message(match msg.kind {
+            DataKind::Text => Message::Text(Text::from_validated(data)),
+            DataKind::Binary => Message::Binary(data),
+        }))
+    }
+
+    /// A frame of a compressed message (RFC 7692 §7.2.2): inflate it within the message limit,
+    /// checked while inflating so that a small frame cannot make us inflate gigabytes; then the
+    /// same path as uncompressed data, on the inflated bytes.
+    #[cfg(feature = "deflate")]
+    fn on_compressed_data(&mut self, fin: bool, payload: &[u8]) -> Option<Event> {
+        let limit = self.config.max_message_size;
+        let stream = self.config.stream_frames;
+        let (Some(msg), Some(codec)) = (self.incoming.as_mut(), self.deflate.as_mut()) else {
+            return None;
+        };
+        let mut fresh = Vec::new();
+        let out = if stream {
+            &mut fresh
+        } else {
+            &mut msg.inflated
+        };
+        let start = out.len();
+        let mut result = codec
+            .decompress(payload, fin, out, limit)
+            .map_err(|e| match e {
+                crate::deflate::DeflateError::TooBig { limit } => ProtocolError::MessageTooBig {
+                    len: limit as u64 + 1,
+                    max: limit,
+                },
+                _ => ProtocolError::InvalidCompressedData,
+            });
+        if result.is_ok() && msg.kind == DataKind::Text {
+            let valid = msg.utf8.feed(&out[start..]).is_ok() && (!fin || msg.utf8.finish().is_ok());
+            if !valid {
+                result = Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if let Err(e) = result {
+            return Some(self.fail(e));
+        }
+        if stream {
+            let frame = DataFrame {
+                kind: msg.kind,
+                first: msg.fragments == 1,
+                fin,
+                data: Bytes::from(fresh),
+            };
+            if fin {
+                self.incoming = None;
+            }
+            return Some(Event::Frame(frame));
+        }
+        if !fin {
+            return None;
+        }
+        let msg = self.incoming.take()?;
+        let data = Bytes::from(msg.inflated);
         Some(Event::Message(match msg.kind {
             DataKind::Text => Message::Text(Text::from_validated(data)),
             DataKind::Binary => Message::Binary(data),
@@ -694,6 +802,16 @@ impl Connection {
         if self.outgoing.is_some() {
             return Err(SendError::MessageInProgress);
         }
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_mut() {
+            if codec.should_compress(data.len()) {
+                // RFC 7692 §7.2.1, with RSV1 on the (only) frame (§6).
+                let mut compressed = Vec::new();
+                codec.compress(data, &mut compressed);
+                self.write_frame(false, opcode, true, RSV1, &[&compressed]);
+                return Ok(());
+            }
+        }
         self.queue_data_frame(opcode, true, data);
         Ok(())
     }
@@ -704,6 +822,7 @@ impl Connection {
     /// may be sent between fragments; other messages may not (§5.4).
     ///
     /// Text fragments may split a UTF-8 sequence; the message as a whole must be UTF-8.
+    /// Messages sent this way are not compressed (RFC 7692 §6 lets any message go uncompressed).
     pub fn send_frame(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), SendError> {
         self.check_send_data()?;
         let opcode = match self.outgoing {
@@ -768,12 +887,19 @@ impl Connection {
         self.rng.as_mut().map(|rng| rng.next_u32().to_ne_bytes())
     }
 
-    fn write_frame(&mut self, to_ctrl: bool, opcode: Opcode, fin: bool, payload: &[&[u8]]) {
+    fn write_frame(
+        &mut self,
+        to_ctrl: bool,
+        opcode: Opcode,
+        fin: bool,
+        rsv: u8,
+        payload: &[&[u8]],
+    ) {
         let len: usize = payload.iter().map(|p| p.len()).sum();
         let mask = self.next_mask();
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: len as u64,
@@ -795,11 +921,11 @@ impl Connection {
     }
 
     fn queue_data_frame(&mut self, opcode: Opcode, fin: bool, data: &[u8]) {
-        self.write_frame(false, opcode, fin, &[data]);
+        self.write_frame(false, opcode, fin, 0, &[data]);
     }
 
     fn push_ctrl(&mut self, opcode: Opcode, payload: &[u8]) {
-        self.write_frame(true, opcode, true, &[payload]);
+        self.write_frame(true, opcode, true, 0, &[payload]);
     }
 
     /// §5.5.3: "If an endpoint receives a Ping frame and has not yet sent Pong frame(s) in
@@ -828,7 +954,7 @@ impl Connection {
         };
         // §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data
         // frames": the Close goes behind the queued data and nothing is queued after it.
-        self.write_frame(false, Opcode::Close, true, &parts);
+        self.write_frame(false, Opcode::Close, true, 0, &parts);
         self.close_sent = true;
     }
 

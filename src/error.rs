@@ -54,6 +54,8 @@ pub enum ProtocolError {
         /// The configured limit.
         max: usize,
     },
+    /// RFC 7692 §7.2.2: a compressed message whose data does not inflate (1007).
+    InvalidCompressedData,
     /// The peer did not answer a keepalive ping within the configured time (1011).
     KeepaliveTimeout,
     /// The peer closed the TCP connection without a closing handshake (§7.1.5: the close code is
@@ -65,7 +67,7 @@ impl ProtocolError {
     /// The status code the connection is failed with for this error (§7.4.1).
     pub const fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooBig { .. }
             | Self::MessageTooBig { .. }
             | Self::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
@@ -104,6 +106,7 @@ impl core::fmt::Display for ProtocolError {
                 write!(f, "message of {len} bytes over the limit of {max}")
             }
             Self::TooManyFragments { max } => write!(f, "message of more than {max} fragments"),
+            Self::InvalidCompressedData => f.write_str("compressed message does not inflate"),
             Self::KeepaliveTimeout => f.write_str("keepalive ping timeout"),
             Self::UnexpectedEof => f.write_str("connection closed without a closing handshake"),
         }

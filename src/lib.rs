@@ -48,11 +48,14 @@ extern crate alloc;
 pub mod close;
 pub mod config;
 pub mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
 mod unchecked;
+pub mod upgrade;
 pub mod utf8;
 
 pub use bytes::Bytes;

@@ -31,10 +31,9 @@ use ::tokio::time::{sleep_until, Instant, Sleep};
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
 use crate::error::Error;
-use crate::handshake::{
-    Accept, ClientHandshake, ClientRequest, HandshakeError, Request, Response, ServerHandshake,
-};
+use crate::handshake::{Accept, ClientRequest, HandshakeError, Request, Response, ServerHandshake};
 use crate::message::Message;
+use crate::upgrade;
 use crate::{Config, Role, Status};
 
 /// Bytes read per call, into a buffer on the stack: an idle connection holds no read buffer.
@@ -65,16 +64,16 @@ pub async fn client<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut handshake, bytes) = ClientHandshake::new(request, config.handshake_limits);
+    let (mut handshake, bytes) = upgrade::client_handshake(request, &config);
     let exchange = async {
         stream.write_all(&bytes).await?;
         stream.flush().await?;
         read_handshake(&mut stream, |data| handshake.receive(data)).await
     };
     let response = with_timeout(config.handshake_timeout, exchange).await?;
-    let leftover = handshake.take_leftover();
-    let ws = WebSocketStream::from_handshake(stream, Role::Client, config, &leftover);
-    Ok((ws, response))
+    let mut conn = upgrade::client_connection(&response, config)?;
+    conn.receive(&handshake.take_leftover());
+    Ok((WebSocketStream::from_connection(stream, conn), response))
 }
 
 /// Accepts a WebSocket connection with the default [`Config`] (§4.2).
@@ -129,16 +128,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
 {
-    let answer = request.answer(callback);
-    stream.write_all(&answer.response).await?;
+    let (response, conn) = upgrade::accept(request, config, callback);
+    stream.write_all(&response).await?;
     stream.flush().await?;
-    answer.result?;
-    Ok(WebSocketStream::from_handshake(
-        stream,
-        Role::Server,
-        config,
-        leftover,
-    ))
+    let mut conn = conn?;
+    conn.receive(leftover);
+    Ok(WebSocketStream::from_connection(stream, conn))
 }
 
 async fn with_timeout<T>(

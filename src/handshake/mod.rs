@@ -184,6 +184,9 @@ pub enum HandshakeError {
     /// The application rejected the request with a response of its own (the adapters' accept
     /// callbacks), which was sent.
     Rejected,
+    /// The server's answer to an extension we offered breaks the extension's rules (for
+    /// permessage-deflate, RFC 7692 §7: "the client MUST _Fail the WebSocket Connection_").
+    ExtensionResponse(String),
 }
 
 impl HandshakeError {
@@ -221,7 +224,8 @@ impl HandshakeError {
             | Self::UnrequestedExtension(_)
             | Self::InvalidUrl(_)
             | Self::Finished
-            | Self::Rejected => None,
+            | Self::Rejected
+            | Self::ExtensionResponse(_) => None,
         }
     }
 
@@ -252,6 +256,7 @@ impl HandshakeError {
                 "4.2.2"
             }
             Self::Finished | Self::Rejected => "4",
+            Self::ExtensionResponse(_) => "9.1",
         }
     }
 
@@ -316,6 +321,7 @@ impl fmt::Display for HandshakeError {
             Self::InvalidHeader => f.write_str("invalid header name or value"),
             Self::Finished => f.write_str("handshake already finished"),
             Self::Rejected => f.write_str("request rejected by the application"),
+            Self::ExtensionResponse(why) => write!(f, "invalid extension response: {why}"),
         }
     }
 }
