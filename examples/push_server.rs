@@ -717,6 +717,12 @@ fn websocket_config() -> Config {
     // Notice dead peers (no FIN, e.g. a laptop that went to sleep) within about a minute.
     config.keepalive_interval = Some(Duration::from_secs(30));
     config.close_timeout = CLOSE_TIMEOUT;
+    // Browsers offer permessage-deflate on every connection: accept it (RFC 7692). Updates below
+    // the default threshold (64 bytes) still go uncompressed.
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate = Some(rfc6455::deflate::DeflateConfig::default());
+    }
     config
 }
 
