@@ -22,7 +22,9 @@
 //! - `POST /push` (body: UTF-8 text, at most 64 KiB) pushes to every registered connection,
 //!   `POST /push?user=ID` to that user's connections only; the answer is JSON, for example
 //!   `{"connections":2,"user":"alice","dropped_slow":0}`.
-//! - `GET /stats`: `{"connections":..,"users":..,"dropped_slow":..,"pushes":..,"chats":..}`.
+//! - `GET /stats`: `{"connections":..,"compressed":..,"users":..,"dropped_slow":..,"pushes":..,"chats":..}`,
+//!   where `compressed` counts the open connections that negotiated permessage-deflate
+//!   ([RFC 7692](https://www.rfc-editor.org/rfc/rfc7692)).
 //! - Anything else: 404 (405 for a known path with the wrong method).
 //!
 //! The WebSocket conversation, all text messages:
@@ -283,6 +285,8 @@ enum Stop {
 #[derive(Debug)]
 struct Client {
     user: Option<String>,
+    /// permessage-deflate was negotiated (RFC 7692).
+    compressed: bool,
     tx: mpsc::Sender<Message>,
     stop: oneshot::Sender<Stop>,
 }
@@ -331,8 +335,9 @@ impl Hub {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new WebSocket connection; `None` once shutting down.
-    fn join(&self) -> Option<Membership> {
+    /// A new WebSocket connection (`compressed`: it negotiated permessage-deflate); `None` once
+    /// shutting down.
+    fn join(&self, compressed: bool) -> Option<Membership> {
         let mut state = self.lock();
         if state.shutting_down {
             return None;
@@ -345,6 +350,7 @@ impl Hub {
             id,
             Client {
                 user: None,
+                compressed,
                 tx,
                 stop: stop_tx,
             },
@@ -466,8 +472,9 @@ impl Hub {
     fn stats_json(&self) -> String {
         let state = self.lock();
         format!(
-            r#"{{"connections":{},"users":{},"dropped_slow":{},"pushes":{},"chats":{},"queue":{}}}"#,
+            r#"{{"connections":{},"compressed":{},"users":{},"dropped_slow":{},"pushes":{},"chats":{},"queue":{}}}"#,
             state.clients.len(),
+            state.clients.values().filter(|c| c.compressed).count(),
             state.users.len(),
             state.dropped_slow,
             state.pushes,
@@ -748,7 +755,7 @@ async fn serve_websocket<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocketStr
         id,
         mut rx,
         mut stop,
-    }) = hub.join()
+    }) = hub.join(ws.connection().is_compressed())
     else {
         return close(&mut ws, CloseCode::GOING_AWAY, "server shutting down").await;
     };
@@ -1184,10 +1191,10 @@ mod tests {
     #[test]
     fn push_reaches_everyone_or_only_the_named_user() {
         let hub = Hub::new(8);
-        let mut a1 = hub.join().unwrap();
-        let mut a2 = hub.join().unwrap();
-        let mut b = hub.join().unwrap();
-        let mut unregistered = hub.join().unwrap();
+        let mut a1 = hub.join(true).unwrap();
+        let mut a2 = hub.join(true).unwrap();
+        let mut b = hub.join(false).unwrap();
+        let mut unregistered = hub.join(false).unwrap();
         assert_eq!(hub.register(a1.id, "alice"), 1);
         assert_eq!(hub.register(a2.id, "alice"), 2);
         assert_eq!(hub.register(b.id, "bob"), 1);
@@ -1207,16 +1214,16 @@ mod tests {
 
         hub.leave(a1.id);
         assert_eq!(hub.push(Some("alice"), "again").connections, 1);
-        assert!(hub
-            .stats_json()
-            .starts_with(r#"{"connections":3,"users":2,"dropped_slow":0,"pushes":4,"#));
+        assert!(hub.stats_json().starts_with(
+            r#"{"connections":3,"compressed":1,"users":2,"dropped_slow":0,"pushes":4,"#
+        ));
     }
 
     #[test]
     fn chat_goes_to_every_registered_connection() {
         let hub = Hub::new(8);
-        let mut a = hub.join().unwrap();
-        let mut b = hub.join().unwrap();
+        let mut a = hub.join(false).unwrap();
+        let mut b = hub.join(false).unwrap();
         hub.register(a.id, "alice");
         hub.register(b.id, "bob");
         assert_eq!(hub.chat("alice", "hi bob").connections, 2);
@@ -1228,8 +1235,8 @@ mod tests {
     #[test]
     fn full_queue_closes_the_slow_client_and_counts_it() {
         let hub = Hub::new(2);
-        let mut slow = hub.join().unwrap();
-        let mut fast = hub.join().unwrap();
+        let mut slow = hub.join(false).unwrap();
+        let mut fast = hub.join(false).unwrap();
         hub.register(slow.id, "slow");
         hub.register(fast.id, "fast");
         for i in 0..2 {
@@ -1250,19 +1257,19 @@ mod tests {
         assert_eq!(hub.push(None, "m3").connections, 1);
         assert!(hub
             .stats_json()
-            .contains(r#""connections":1,"users":1,"dropped_slow":1,"#));
+            .contains(r#""connections":1,"compressed":0,"users":1,"dropped_slow":1,"#));
     }
 
     #[test]
     fn shutdown_tells_every_connection_to_go_away() {
         let hub = Hub::new(2);
-        let mut a = hub.join().unwrap();
-        let mut pending = hub.join().unwrap();
+        let mut a = hub.join(false).unwrap();
+        let mut pending = hub.join(false).unwrap();
         hub.register(a.id, "alice");
         assert_eq!(hub.shutdown(), 2);
         assert_eq!(a.stop.try_recv(), Ok(Stop::GoingAway));
         assert_eq!(pending.stop.try_recv(), Ok(Stop::GoingAway));
-        assert!(hub.join().is_none());
+        assert!(hub.join(false).is_none());
         assert_eq!(hub.push(None, "late").connections, 0);
     }
 

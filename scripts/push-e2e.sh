@@ -3,13 +3,15 @@
 #
 # 1. Builds the release example, starts it on a free 127.0.0.1 port, and drives it from headless
 #    Chromium (scripts/push-e2e/browser.js with playwright-core): pages for alice and bob reach
-#    "open", a broadcast push reaches both, a push to alice only alice, chat shows on both pages,
-#    the screenshot goes to docs/push_server.png; then SIGINT: both pages get Close 1001 and show
-#    "closed", and the server exits with status 0.
+#    "open" with permessage-deflate negotiated (Chromium's handshake headers, "compressed": 2 in
+#    /stats), a broadcast push reaches both, a push to alice only alice, chat shows on both pages,
+#    the screenshot goes to docs/push_server.png (set SCREENSHOT=... to write it elsewhere), a
+#    2 KiB push (sent compressed) shows intact on both pages; then SIGINT: both pages get Close
+#    1001 and show "closed", and the server exits with status 0.
 # 2. Runs the #[ignore]d tests of tests/push_server.rs against the same release binary: routes,
-#    Origin check (403), targeted pushes, chat, slow client closed with 1008, Ctrl-C -> 1001, and
-#    the 1,000-client fan-out, which prints the time from POST to last delivery and the server's
-#    memory per connection.
+#    Origin check (403), targeted pushes, chat, permessage-deflate and its /stats count, slow
+#    client closed with 1008, Ctrl-C -> 1001, and the 1,000-client fan-out, which prints the time
+#    from POST to last delivery and the server's memory per connection.
 #
 # Installs what it needs: Debian's chromium (apt-get) if $CHROMIUM (default /usr/bin/chromium) is
 # missing, and playwright-core (npm, no browser download) into target/push-e2e. Every wait is

@@ -1,5 +1,6 @@
 //! The push server example (`examples/push_server.rs`) seen from outside: HTTP routes, the Origin
-//! check, targeted pushes, chat, slow clients, Ctrl-C, and a 1,000-client fan-out.
+//! check, targeted pushes, chat, permessage-deflate (RFC 7692) and its `/stats` count, slow
+//! clients, Ctrl-C, and a 1,000-client fan-out.
 //!
 //! Every test starts its own server process on `127.0.0.1:0`, so these tests are `#[ignore]`d:
 //! they need the example binary, `$PUSH_SERVER_BIN` or else `target/<profile>/examples/push_server`
@@ -219,11 +220,19 @@ async fn stats(server: &Server, field: &str) -> u64 {
 }
 
 async fn connect(server: &Server, origin: Option<&str>) -> Result<Ws, rfc6455::Error> {
+    connect_config(server, origin, Config::default()).await
+}
+
+async fn connect_config(
+    server: &Server,
+    origin: Option<&str>,
+    config: Config,
+) -> Result<Ws, rfc6455::Error> {
     let mut request = ClientRequest::new(&server.ws_url()).expect("url");
     if let Some(origin) = origin {
         request = request.origin(origin);
     }
-    let (ws, _response) = timeout(STEP, connect_with(&request, Config::default()))
+    let (ws, _response) = timeout(STEP, connect_with(&request, config))
         .await
         .expect("connect timed out")?;
     Ok(ws)
@@ -238,7 +247,11 @@ async fn next_text(ws: &mut Ws) -> String {
 
 /// Connects and registers as `user`; returns after the welcome.
 async fn register(server: &Server, user: &str) -> Ws {
-    let mut ws = connect(server, None).await.expect("connect");
+    register_config(server, user, Config::default()).await
+}
+
+async fn register_config(server: &Server, user: &str, config: Config) -> Ws {
+    let mut ws = connect_config(server, None, config).await.expect("connect");
     ws.send(Message::text(user)).await.expect("send user id");
     let welcome = next_text(&mut ws).await;
     assert!(
@@ -383,6 +396,39 @@ async fn chat_after_registering_is_broadcast_to_all_users() {
         close_frame(&mut stranger).await.0,
         CloseCode::POLICY_VIOLATION
     );
+}
+
+/// RFC 7692: the server accepts permessage-deflate from clients that offer it (browsers always do)
+/// and `/stats` counts those connections; clients that do not offer it stay uncompressed. A push
+/// above the 64-byte threshold reaches both kinds intact.
+#[tokio::test]
+#[ignore = "starts the push_server example binary: scripts/push-e2e.sh"]
+async fn permessage_deflate_is_accepted_when_offered_and_counted_in_stats() {
+    let server = Server::start(&[]);
+    let mut config = Config::default();
+    config.deflate = Some(rfc6455::deflate::DeflateConfig::default());
+    let mut deflate = register_config(&server, "alice", config).await;
+    let mut plain = register(&server, "bob").await;
+    assert!(deflate.connection().is_compressed());
+    assert!(!plain.connection().is_compressed());
+    let body = get(server.addr, "/stats").await.body;
+    assert_eq!(json_number(&body, "connections"), 2, "{body}");
+    assert_eq!(json_number(&body, "compressed"), 1, "{body}");
+
+    let text = "Build #4711 passed: 1,204 tests, 0 failures. ".repeat(48);
+    assert!(text.len() > 2048);
+    assert_eq!(push(&server, None, &text).await, 2);
+    let expected = format!(r#"{{"type":"push","to":null,"text":"{text}"}}"#);
+    assert_eq!(next_text(&mut deflate).await, expected);
+    assert_eq!(next_text(&mut plain).await, expected);
+
+    drop(deflate);
+    let deadline = Instant::now() + STEP;
+    while stats(&server, "compressed").await != 0 {
+        assert!(Instant::now() < deadline, "closed connection still counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats(&server, "connections").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

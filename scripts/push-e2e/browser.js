@@ -5,9 +5,12 @@
 // SCREENSHOT (PNG path). playwright-core comes from NODE_PATH (target/push-e2e/node_modules); it
 // never downloads a browser: it launches Debian's Chromium.
 //
-// Asserts: both pages reach readyState "open" and register; a broadcast push reaches alice and bob,
-// a push to alice only alice; chat typed in one page shows in both; after SIGINT every page gets
-// Close 1001 and its readyState display reaches "closed". Exits non-zero on the first failure.
+// Asserts: both pages reach readyState "open" and register; Chromium offered permessage-deflate
+// (RFC 7692) and the server accepted it (the handshake headers Chromium reports over CDP, and
+// "compressed": 2 in /stats); a broadcast push reaches alice and bob, a push to alice only alice;
+// chat typed in one page shows in both; a 2 KiB push (above the server's 64-byte compression
+// threshold, so sent compressed) shows intact on both pages; after SIGINT every page gets Close
+// 1001 and its readyState display reaches "closed". Exits non-zero on the first failure.
 "use strict";
 
 const { chromium } = require("playwright-core");
@@ -91,10 +94,23 @@ async function main() {
 
 async function run(context) {
   const errors = [];
+  // Sec-WebSocket-Extensions of each page's first handshake, as Chromium reports them (CDP).
+  const handshakes = {};
   const open = async (user) => {
     const page = await context.newPage();
     page.on("pageerror", (e) => errors.push(`${user}: ${e.message}`));
     page.on("console", (m) => m.type() === "error" && errors.push(`${user}: ${m.text()}`));
+    const cdp = await context.newCDPSession(page);
+    const seen = (handshakes[user] = {});
+    const header = (headers, name) =>
+      Object.entries(headers || {}).find(([k]) => k.toLowerCase() === name)?.[1];
+    cdp.on("Network.webSocketWillSendHandshakeRequest", (e) => {
+      seen.offer ??= header(e.request.headers, "sec-websocket-extensions") ?? "";
+    });
+    cdp.on("Network.webSocketHandshakeResponseReceived", (e) => {
+      seen.response ??= header(e.response.headers, "sec-websocket-extensions") ?? "";
+    });
+    await cdp.send("Network.enable");
     await page.goto(`${url}/?user=${user}`, { timeout: STEP });
     return page;
   };
@@ -111,6 +127,12 @@ async function run(context) {
   }
   const counts = await stats();
   check(counts.connections === 2 && counts.users === 2, `/stats: 2 connections, 2 users (${JSON.stringify(counts)})`);
+  for (const name of ["alice", "bob"]) {
+    const { offer, response } = handshakes[name];
+    check(/^permessage-deflate\b/.test(offer || ""), `${name}: Chromium offered "${offer}"`);
+    check(/^permessage-deflate\b/.test(response || ""), `${name}: the server accepted "${response}"`);
+  }
+  check(counts.compressed === 2, `/stats: both connections compressed (${counts.compressed})`);
 
   const all = await push("/push", "Deploy finished: v2.4.1 is live");
   check(all.connections === 2, "a push to everyone reached 2 connections");
@@ -144,6 +166,19 @@ async function run(context) {
   await alice.bringToFront();
   await alice.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
+
+  // After the screenshot (it would fill the page): a push well above the server's 64-byte
+  // compression threshold, with multi-byte characters, inflated by Chromium on both pages.
+  let big = "";
+  for (let i = 1; big.length < 2048; i++) {
+    big += `Release notes v2.5.0, item ${i}: café ✓ — faster pushes 🚀, smaller frames. `;
+  }
+  check(Buffer.byteLength(big) > 2048, `the large push is ${Buffer.byteLength(big)} bytes of UTF-8`);
+  const large = await push("/push", big);
+  check(large.connections === 2, "the large push reached 2 connections");
+  await waitForUpdate(alice, "push-all", big);
+  await waitForUpdate(bob, "push-all", big);
+  check(true, "alice's and bob's pages show the large push intact");
 
   // Ctrl-C: every page gets Close 1001 and shows "closed".
   process.kill(serverPid, "SIGINT");

@@ -16,7 +16,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rfc6455::blocking;
-use rfc6455::handshake::{Accept, ClientRequest, Request};
+use rfc6455::handshake::{Accept, ClientRequest, Request, Response};
 use rfc6455::{Bytes, CloseCode, CloseFrame, Config, Connection, Error, Event, Message};
 
 /// The longest any one step (a read, a send, a handshake) may take before the test fails.
@@ -128,19 +128,29 @@ where
 
 /// Connects to `ws://addr/<test binary>` (`/adapters`, `/interop`) with `kind`'s adapter.
 pub(crate) fn connect(kind: Kind, addr: SocketAddr, config: Config) -> Result<Ws, Error> {
+    connect_with_response(kind, addr, config).map(|(ws, _)| ws)
+}
+
+/// [`connect`], also giving the server's 101 response (its headers say which extensions it
+/// accepted).
+pub(crate) fn connect_with_response(
+    kind: Kind,
+    addr: SocketAddr,
+    config: Config,
+) -> Result<(Ws, Response), Error> {
     let url = format!("ws://{addr}/{}", env!("CARGO_CRATE_NAME"));
     let request = ClientRequest::new(&url)?;
     match kind {
         Kind::Blocking => {
             let (ws, response) = blocking::connect_with(&request, config)?;
             assert_eq!(response.status(), 101);
-            Ok(bound_blocking(ws)?)
+            Ok((bound_blocking(ws)?, response))
         }
         Kind::Tokio => {
             let rt = runtime();
             let (ws, response) = on(&rt, rfc6455::tokio::connect_with(&request, config))?;
             assert_eq!(response.status(), 101);
-            Ok(Ws::Tokio { ws, rt })
+            Ok((Ws::Tokio { ws, rt }, response))
         }
     }
 }
@@ -276,6 +286,8 @@ impl Ws {
 /// What the [`echo_server`] saw, checked by the test once both sides are done.
 #[derive(Debug, Default)]
 pub(crate) struct ServerReport {
+    /// Whether permessage-deflate was negotiated (RFC 7692).
+    pub(crate) compressed: bool,
     pub(crate) echoed: usize,
     pub(crate) pings: Vec<Bytes>,
     pub(crate) pongs: Vec<Bytes>,
@@ -290,7 +302,10 @@ pub(crate) struct ServerReport {
 /// "close-please" (close with [`SERVER_CLOSE`] "server bye") and "ping-me" (send a Ping
 /// "from server"; its Pong is answered with the text "pong received: from server").
 pub(crate) fn echo_server(ws: &mut Ws) -> ServerReport {
-    let mut report = ServerReport::default();
+    let mut report = ServerReport {
+        compressed: ws.connection().is_compressed(),
+        ..ServerReport::default()
+    };
     loop {
         match ws.read_event() {
             Ok(Some(Event::Message(m))) => match m.as_text() {
