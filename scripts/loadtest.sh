@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Load test over 127.0.0.1: our echo_server (async, and --blocking) beside echo servers built on
+# fastwebsockets, tokio-websockets, tokio-tungstenite and tungstenite (loadtest/), driven by one
+# raw-TCP load generator (loadtest/src/bin/loadgen.rs), the same scenarios against each in one
+# run, interleaved over several rounds; prints a markdown table with the ratio of ours to the
+# best peer. See BENCHMARKS.md.
+#
+#   bash scripts/loadtest.sh                 # 3 rounds x 5 s per scenario per server (~25 min)
+#   SMOKE=1 bash scripts/loadtest.sh         # 1 round x 0.5 s (CI smoke: about a minute)
+#
+# Environment (all optional):
+#   ROUNDS        rounds (default 3; 1 with SMOKE=1)
+#   DURATION      seconds measured per scenario and server (default 5; 0.5 with SMOKE=1)
+#   SMOKE         1: the short defaults above
+#   SCENARIOS     comma-separated subset of: small-binary,small-text,small-frag64,64KiB,1MiB,
+#                 latency,handshake,idle
+#   SERVERS       comma-separated subset of: rfc6455,rfc6455-blocking,tokio-tungstenite,
+#                 tungstenite,fastwebsockets,tokio-websockets
+#   IDLE_CONNS    idle connections for the memory scenario (default 1000)
+#   GEN_THREADS   load generator threads (default 1)
+#   LOADTEST_OUT  where to write the table (default target/loadtest/table.md)
+#   SKIP_BUILD    1: do not run cargo build
+# Logs: target/loadtest/servers.log (the servers' stderr), target/loadtest/runs.csv (every run).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET="$ROOT/target"
+OUT="${LOADTEST_OUT:-$TARGET/loadtest/table.md}"
+mkdir -p "$TARGET/loadtest"
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --release --example echo_server
+    cargo build --release --manifest-path loadtest/Cargo.toml --target-dir "$TARGET"
+fi
+
+# 1000 idle connections need more descriptors than the usual soft limit of 1024.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Run private copies: the target directory is shared, and a build by someone else during the run
+# must not swap a server binary between rounds.
+BIN="$TARGET/loadtest/bin"
+rm -rf "$BIN"
+mkdir -p "$BIN/examples"
+cp "$TARGET/release/examples/echo_server" "$BIN/examples/"
+for b in runner loadgen echo-tokio-tungstenite echo-tungstenite echo-fastwebsockets echo-tokio-websockets; do
+    cp "$TARGET/release/$b" "$BIN/"
+done
+
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain -- src examples Cargo.toml 2>/dev/null)" ]; then COMMIT="$COMMIT+dirty"; fi
+MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+export LOADTEST_LABEL="${LOADTEST_LABEL:-$(date -u '+%Y-%m-%d %H:%M UTC'), rfc6455 at $COMMIT, $MACHINE, load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)}"
+echo "loadtest.sh: $LOADTEST_LABEL" >&2
+
+exec "$BIN/runner" \
+    --loadgen "$BIN/loadgen" \
+    --log-dir "$TARGET/loadtest" \
+    --out "$OUT" \
+    --ours rfc6455 \
+    --server "rfc6455=$BIN/examples/echo_server" \
+    --server "rfc6455-blocking=$BIN/examples/echo_server --blocking" \
+    --server "tokio-tungstenite=$BIN/echo-tokio-tungstenite" \
+    --server "tungstenite=$BIN/echo-tungstenite" \
+    --server "fastwebsockets=$BIN/echo-fastwebsockets" \
+    --server "tokio-websockets=$BIN/echo-tokio-websockets"
