@@ -155,7 +155,9 @@ async fn read_handshake<S, T>(
 where
     S: AsyncRead + Unpin,
 {
-    let mut buf = [0u8; 4096];
+    // On the heap: an array here would live inside every connection's task future for the
+    // connection's whole life (a future is as large as its largest state).
+    let mut buf = vec![0u8; 4096];
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
