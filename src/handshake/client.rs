@@ -420,7 +420,7 @@ fn parse_response(
     let response = Response {
         status: resp.code.ok_or_else(|| incomplete.clone())?,
         version: resp.version.ok_or(incomplete)?,
-        headers: http::own_headers(resp.headers),
+        headers: http::Fields::own(resp.headers),
         protocol: None,
         extensions: Vec::new(),
     };
@@ -447,8 +447,9 @@ fn check_response(
     // §4.1 (2): "If the response lacks an |Upgrade| header field or the |Upgrade| header field contains a value
     // that is not an ASCII case-insensitive match for the value "websocket", the client MUST _Fail the WebSocket
     // Connection_."
-    let upgrade_ok = response.all("Upgrade").next().is_some()
+    let upgrade_ok = response.headers.all("Upgrade").next().is_some()
         && response
+            .headers
             .all("Upgrade")
             .all(|v| http::trim(v).eq_ignore_ascii_case(b"websocket"));
     if !upgrade_ok {
@@ -458,6 +459,7 @@ fn check_response(
     // contain a token that is an ASCII case-insensitive match for the value "Upgrade", the client MUST _Fail the
     // WebSocket Connection_."
     if !response
+        .headers
         .all("Connection")
         .any(|v| header_contains_token(v, "upgrade"))
     {
@@ -465,6 +467,7 @@ fn check_response(
     }
     // §11.3.3: "The |Sec-WebSocket-Accept| header MUST NOT appear more than once in an HTTP response."
     let accept = response
+        .headers
         .single("Sec-WebSocket-Accept")?
         .ok_or(HandshakeError::BadAccept)?;
     // §4.1 (4): "If the response lacks a |Sec-WebSocket-Accept| header field or the |Sec-WebSocket-Accept| contains
@@ -477,7 +480,7 @@ fn check_response(
     // §4.1 (5): "If the response includes a |Sec-WebSocket-Extensions| header field and this header field indicates
     // the use of an extension that was not present in the client's handshake (...), the client MUST _Fail the
     // WebSocket Connection_."
-    let accepted = extensions::parse_all(response.all("Sec-WebSocket-Extensions"))?;
+    let accepted = extensions::parse_all(response.headers.all("Sec-WebSocket-Extensions"))?;
     if let Some(unrequested) = accepted
         .iter()
         .find(|a| !extensions.iter().any(|o| o.eq_ignore_ascii_case(&a.name)))
@@ -487,7 +490,7 @@ fn check_response(
         ));
     }
     // §11.3.4: "the |Sec-WebSocket-Protocol| header field MUST NOT appear more than once in an HTTP response."
-    if let Some(protocol) = response.single("Sec-WebSocket-Protocol")? {
+    if let Some(protocol) = response.headers.single("Sec-WebSocket-Protocol")? {
         let protocol = String::from_utf8_lossy(http::trim(protocol)).into_owned();
         // §4.1 (6): "If the response includes a |Sec-WebSocket-Protocol| header field and this header field
         // indicates the use of a subprotocol that was not present in the client's handshake (...), the client MUST
@@ -509,7 +512,7 @@ fn check_response(
 pub struct Response {
     status: u16,
     version: u8,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: http::Fields,
     protocol: Option<String>,
     extensions: Vec<Extension>,
 }
@@ -527,22 +530,7 @@ impl Response {
     ///
     /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
-    }
-
-    fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-
-    fn single(&self, name: &'static str) -> Result<Option<&[u8]>, HandshakeError> {
-        let mut values = self.all(name);
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(HandshakeError::DuplicateHeader(name));
-        }
-        Ok(first)
+        self.headers.iter()
     }
 
     /// The first header named `name` (ASCII case-insensitive), raw.
@@ -550,7 +538,7 @@ impl Response {
     /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.all(name).next()
+        self.headers.first(name)
     }
 
     /// The _Subprotocol In Use_: the server's `Sec-WebSocket-Protocol`, if any.

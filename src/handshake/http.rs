@@ -83,13 +83,50 @@ pub(crate) fn header_scratch(
 }
 
 /// Owned copy of httparse's headers.
-pub(crate) fn own_headers(
-    headers: &[httparse::Header<'_>],
-) -> Vec<(alloc::string::String, Vec<u8>)> {
-    headers
-        .iter()
-        .map(|h| (alloc::string::String::from(h.name), h.value.to_vec()))
-        .collect()
+/// Header fields of a parsed request or response, owned: (name as sent, raw value), in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fields(Vec<(alloc::string::String, Vec<u8>)>);
+
+impl Fields {
+    /// Copies httparse's borrowed headers.
+    pub(crate) fn own(headers: &[httparse::Header<'_>]) -> Self {
+        Self(
+            headers
+                .iter()
+                .map(|h| (alloc::string::String::from(h.name), h.value.to_vec()))
+                .collect(),
+        )
+    }
+
+    /// All fields in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// Values of every field named `name` (ASCII case-insensitive, RFC 6455 §4.1), in order.
+    pub(crate) fn all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first field named `name`.
+    pub(crate) fn first(&self, name: &str) -> Option<&[u8]> {
+        self.all(name).next()
+    }
+
+    /// The field named `name`, which may appear at most once (§11.3).
+    pub(crate) fn single(&self, name: &'static str) -> Result<Option<&[u8]>, HandshakeError> {
+        let mut values = self.all(name);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(HandshakeError::DuplicateHeader(name));
+        }
+        Ok(first)
+    }
 }
 
 /// The standard reason phrase for common status codes, `""` otherwise (an empty reason phrase is valid).

@@ -81,7 +81,7 @@ fn parse_request(
         method: String::from(req.method.ok_or_else(|| incomplete.clone())?),
         target: String::from(req.path.ok_or_else(|| incomplete.clone())?),
         version: req.version.ok_or(incomplete)?,
-        headers: http::own_headers(req.headers),
+        headers: http::Fields::own(req.headers),
     };
     Ok(Some((len, Ok(request))))
 }
@@ -101,7 +101,7 @@ pub struct Request {
     method: String,
     target: String,
     version: u8,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: http::Fields,
 }
 
 impl Request {
@@ -165,14 +165,7 @@ impl Request {
     ///
     /// See [RFC 6455 §4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
-    }
-
-    /// Values of every header named `name` (ASCII case-insensitive), in order.
-    fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers.iter()
     }
 
     /// The first header named `name` (ASCII case-insensitive), raw.
@@ -181,7 +174,7 @@ impl Request {
     /// HTTP requests and HTTP responses are case-insensitive").
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.all(name).next()
+        self.headers.first(name)
     }
 
     /// The first header named `name`, trimmed, if it is UTF-8.
@@ -216,7 +209,8 @@ impl Request {
     /// [§11.3.4](https://www.rfc-editor.org/rfc/rfc6455#section-11.3.4).
     #[must_use]
     pub fn protocols(&self) -> Vec<String> {
-        self.all("Sec-WebSocket-Protocol")
+        self.headers
+            .all("Sec-WebSocket-Protocol")
             .flat_map(|value| value.split(|&b| b == b','))
             .map(http::trim)
             .filter(|p| !p.is_empty())
@@ -230,7 +224,7 @@ impl Request {
     /// See [RFC 6455 §9.1](https://www.rfc-editor.org/rfc/rfc6455#section-9.1) and
     /// [§11.3.2](https://www.rfc-editor.org/rfc/rfc6455#section-11.3.2).
     pub fn extensions(&self) -> Result<Vec<Extension>, HandshakeError> {
-        extensions::parse_all(self.all("Sec-WebSocket-Extensions"))
+        extensions::parse_all(self.headers.all("Sec-WebSocket-Extensions"))
     }
 
     /// `Content-Length` as a number; `None` if absent, not all digits, too big, or given twice with different values.
@@ -239,7 +233,7 @@ impl Request {
     #[must_use]
     pub fn content_length(&self) -> Option<usize> {
         let mut found = None;
-        for value in self.all("Content-Length") {
+        for value in self.headers.all("Content-Length") {
             let value = http::trim(value);
             if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
                 return None;
@@ -259,18 +253,9 @@ impl Request {
     /// See [RFC 6455 §4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1) (item 3).
     #[must_use]
     pub fn is_upgrade(&self) -> bool {
-        self.all("Upgrade")
+        self.headers
+            .all("Upgrade")
             .any(|v| header_contains_token(v, "websocket"))
-    }
-
-    /// At most one header named `name`: `Ok(None)`, `Ok(Some(value))`, or `DuplicateHeader`.
-    fn single(&self, name: &'static str) -> Result<Option<&[u8]>, HandshakeError> {
-        let mut values = self.all(name);
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(HandshakeError::DuplicateHeader(name));
-        }
-        Ok(first)
     }
 
     /// Checks every MUST of §4.2.1, in order: GET, HTTP/1.1+, `Host`, `Upgrade`, `Connection`, `Sec-WebSocket-Key`,
@@ -289,7 +274,7 @@ impl Request {
             return Err(HandshakeError::BadHttpVersion);
         }
         // §4.2.1 (2): "A |Host| header field containing the server's authority."
-        match self.single("Host")? {
+        match self.headers.single("Host")? {
             Some(host) if !http::trim(host).is_empty() => {}
             _ => return Err(HandshakeError::MissingHost),
         }
@@ -301,6 +286,7 @@ impl Request {
         // §4.2.1 (4): "A |Connection| header field that includes the token "Upgrade", treated as an ASCII
         // case-insensitive value."
         if !self
+            .headers
             .all("Connection")
             .any(|v| header_contains_token(v, "upgrade"))
         {
@@ -308,6 +294,7 @@ impl Request {
         }
         // §11.3.1: "The |Sec-WebSocket-Key| header field MUST NOT appear more than once in an HTTP request."
         let key = self
+            .headers
             .single("Sec-WebSocket-Key")?
             .ok_or(HandshakeError::MissingKey)?;
         let key = core::str::from_utf8(http::trim(key)).map_err(|_| HandshakeError::BadKey)?;
@@ -318,7 +305,7 @@ impl Request {
             return Err(HandshakeError::BadKey);
         }
         // §11.3.5: "the |Sec-WebSocket-Version| header field MUST NOT appear more than once in an HTTP request."
-        let version = self.single("Sec-WebSocket-Version")?;
+        let version = self.headers.single("Sec-WebSocket-Version")?;
         // §4.2.1 (6): "A |Sec-WebSocket-Version| header field, with a value of 13."
         if version.map(http::trim) != Some(b"13".as_slice()) {
             return Err(HandshakeError::UnsupportedVersion);
