@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,9 @@ use crate::{Config, Role, Status};
 
 /// Bytes read from the socket per call. On the stack, so an idle connection holds no read buffer.
 const READ_CHUNK: usize = 32 * 1024;
+
+/// Slices per vectored write: a burst of frames with shared payloads leaves in one `writev`.
+const WRITE_SLICES: usize = 16;
 
 /// What a blocking WebSocket needs from its byte stream beyond `Read + Write`: a way to bound a
 /// read in time (for the handshake, close and keepalive timeouts) and to half-close.
@@ -420,11 +423,13 @@ impl<S: Stream> WebSocket<S> {
     fn flush_bytes(&mut self) -> Result<(), Error> {
         let mut wrote = false;
         loop {
-            let data = self.conn.data_to_send();
-            if data.is_empty() {
+            let mut parts: [&[u8]; WRITE_SLICES] = [&[]; WRITE_SLICES];
+            let n = self.conn.data_to_send_vectored(&mut parts);
+            if n == 0 {
                 break;
             }
-            match self.stream.write(data) {
+            // One slice, or a frame header beside its shared payload and the frames after it.
+            match self.stream.write_vectored(&parts.map(IoSlice::new)[..n]) {
                 Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     self.conn.mark_sent(n);

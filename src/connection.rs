@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{apply_mask, FrameHeader, MaskKey, Opcode, MAX_CONTROL_PAYLOAD, RSV1};
 use crate::message::{DataFrame, DataKind, Message, Text};
+use crate::outgoing::{encode_frame, frame_len_at, OutQueue, SHARE_MIN};
 use crate::utf8::Utf8Validator;
 use crate::{Role, Status};
 
@@ -164,10 +165,7 @@ pub struct Connection {
 
     // Output: data frames (and Close) in order in `out`; Ping and Pong in `ctrl`, which goes out
     // ahead of queued data frames but never inside one.
-    out: Vec<u8>,
-    out_head: usize,
-    /// End of the data frame that contains `out_head`; equal to it at a frame boundary.
-    out_frame_end: usize,
+    out: OutQueue,
     ctrl: Vec<u8>,
     ctrl_head: usize,
     /// Start, in `ctrl`, of a Pong that has not begun to go out (for coalescing, §5.5.3).
@@ -205,8 +203,6 @@ impl core::fmt::Debug for Connection {
             .finish_non_exhaustive()
     }
 }
-
-const SHRINK_ABOVE: usize = 128 * 1024;
 
 /// Queued Ping/Pong bytes beyond which pongs coalesce (§5.5.3): about 30 full-size pongs.
 const CTRL_QUEUE_LIMIT: usize = 4096;
@@ -252,9 +248,7 @@ impl Connection {
             incoming: None,
             pending: None,
             eof: false,
-            out: Vec::new(),
-            out_head: 0,
-            out_frame_end: 0,
+            out: OutQueue::new(),
             ctrl: Vec::new(),
             ctrl_head: 0,
             ctrl_pong: None,
@@ -334,7 +328,7 @@ impl Connection {
 
     /// Bytes queued for the socket.
     pub fn buffered_amount(&self) -> usize {
-        (self.out.len() - self.out_head) + (self.ctrl.len() - self.ctrl_head)
+        self.out.len() + (self.ctrl.len() - self.ctrl_head)
     }
 
     /// Whether nothing is waiting to be written.
@@ -387,6 +381,28 @@ impl Connection {
         self.rbuf.extend_from_slice(data);
     }
 
+    /// For the adapters: the receive buffer itself, to read socket bytes straight into its spare
+    /// capacity (no copy through a stack buffer), when the payload of a data frame is arriving
+    /// and at least `min_missing` bytes of it are still to come. Capacity for the whole frame
+    /// was reserved when its header was decoded. `None`: use [`receive`](Self::receive).
+    ///
+    /// Only appending is allowed; what the buffer holds must be left alone.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn payload_buffer(&mut self, min_missing: usize) -> Option<&mut BytesMut> {
+        if self.input_done() || self.eof {
+            return None;
+        }
+        match self.read {
+            ReadState::Payload { header, len, .. }
+                if !header.opcode.is_control()
+                    && len.saturating_sub(self.rbuf.len()) >= min_missing =>
+            {
+                Some(&mut self.rbuf)
+            }
+            _ => None,
+        }
+    }
+
     /// The peer closed its side of the TCP connection (a read returned 0). Call
     /// [`poll_event`](Self::poll_event) next: complete frames still buffered are delivered, then
     /// [`Event::Failed`] with [`ProtocolError::UnexpectedEof`] unless the peer's Close frame came.
@@ -425,6 +441,13 @@ impl Connection {
                         Err(e) => return Some(self.fail(e)),
                     };
                     self.rbuf.advance(n);
+                    if !header.opcode.is_control() && len > self.rbuf.len() {
+                        // The rest of the frame is on its way: make room for all of it now
+                        // (`len` is within `max_frame_size`), rather than growing the buffer by
+                        // doubling and copying what it holds at each step. Untouched capacity
+                        // costs address space, not memory, until the bytes arrive.
+                        self.rbuf.reserve(len - self.rbuf.len());
+                    }
                     self.read = ReadState::Payload {
                         header,
                         len,
@@ -789,26 +812,56 @@ impl Connection {
         self.send_whole(Opcode::Binary, data)
     }
 
-    /// Queues a message in one frame.
+    /// Queues a message in one frame. A server queues a large payload without copying it (the
+    /// message's [`Bytes`] are shared, and written beside the frame header with one vectored
+    /// write); a client copies it, to mask it (§5.3).
     pub fn send(&mut self, message: &Message) -> Result<(), SendError> {
-        match message {
-            Message::Text(t) => self.send_whole(Opcode::Text, t.as_bytes()),
-            Message::Binary(b) => self.send_whole(Opcode::Binary, b),
+        let (opcode, data) = match message {
+            Message::Text(t) => (Opcode::Text, t.as_bytes()),
+            Message::Binary(b) => (Opcode::Binary, b),
+        };
+        if self.rng.is_none() && data.len() >= SHARE_MIN && !self.compresses(data.len()) {
+            self.check_send_whole()?;
+            let header = frame_header(opcode, true, 0, data.len(), None);
+            self.out.push_frame_shared(&header, data.clone());
+            return Ok(());
         }
+        self.send_whole(opcode, data)
     }
 
-    fn send_whole(&mut self, opcode: Opcode, data: &[u8]) -> Result<(), SendError> {
+    fn check_send_whole(&self) -> Result<(), SendError> {
         self.check_send_data()?;
         if self.outgoing.is_some() {
             return Err(SendError::MessageInProgress);
         }
+        Ok(())
+    }
+
+    /// Whether a message of `len` bytes goes out compressed (RFC 7692).
+    fn compresses(&self, len: usize) -> bool {
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_ref() {
+            return codec.should_compress(len);
+        }
+        let _ = len;
+        false
+    }
+
+    fn send_whole(&mut self, opcode: Opcode, data: &[u8]) -> Result<(), SendError> {
+        self.check_send_whole()?;
         #[cfg(feature = "deflate")]
         if let Some(codec) = self.deflate.as_mut() {
             if codec.should_compress(data.len()) {
-                // RFC 7692 §7.2.1, with RSV1 on the (only) frame (§6).
+                // RFC 7692 §7.2.1, with RSV1 on the (only) frame (§6). The compressed bytes are
+                // ours: masked in place and queued without another copy.
                 let mut compressed = Vec::new();
                 codec.compress(data, &mut compressed);
-                self.write_frame(false, opcode, true, RSV1, &[&compressed]);
+                let mask = self.next_mask();
+                if let Some(key) = mask {
+                    apply_mask(&mut compressed, key, 0);
+                }
+                let header = frame_header(opcode, true, RSV1, compressed.len(), mask);
+                self.out.push_frame_shared(&header, Bytes::from(compressed));
                 return Ok(());
             }
         }
@@ -887,45 +940,22 @@ impl Connection {
         self.rng.as_mut().map(|rng| rng.next_u32().to_ne_bytes())
     }
 
-    fn write_frame(
-        &mut self,
-        to_ctrl: bool,
-        opcode: Opcode,
-        fin: bool,
-        rsv: u8,
-        payload: &[&[u8]],
-    ) {
-        let len: usize = payload.iter().map(|p| p.len()).sum();
+    /// Queues a frame in the outgoing queue (data and Close), copying `payload`.
+    fn queue_frame(&mut self, opcode: Opcode, fin: bool, payload: &[&[u8]]) {
+        let len = payload.iter().map(|p| p.len()).sum();
         let mask = self.next_mask();
-        let header = FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload_len: len as u64,
-        };
-        let buf = if to_ctrl {
-            &mut self.ctrl
-        } else {
-            &mut self.out
-        };
-        buf.reserve(header.encoded_len() + len);
-        header.encode_to_vec(buf);
-        let start = buf.len();
-        for part in payload {
-            buf.extend_from_slice(part);
-        }
-        if let Some(key) = mask {
-            apply_mask(&mut buf[start..], key, 0);
-        }
+        let header = frame_header(opcode, fin, 0, len, mask);
+        self.out.push_frame(&header, payload);
     }
 
     fn queue_data_frame(&mut self, opcode: Opcode, fin: bool, data: &[u8]) {
-        self.write_frame(false, opcode, fin, 0, &[data]);
+        self.queue_frame(opcode, fin, &[data]);
     }
 
     fn push_ctrl(&mut self, opcode: Opcode, payload: &[u8]) {
-        self.write_frame(true, opcode, true, 0, &[payload]);
+        let mask = self.next_mask();
+        let header = frame_header(opcode, true, 0, payload.len(), mask);
+        encode_frame(&mut self.ctrl, &header, &[payload]);
     }
 
     /// §5.5.3: "If an endpoint receives a Ping frame and has not yet sent Pong frame(s) in
@@ -954,7 +984,7 @@ impl Connection {
         };
         // §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data
         // frames": the Close goes behind the queued data and nothing is queued after it.
-        self.write_frame(false, Opcode::Close, true, 0, &parts);
+        self.queue_frame(Opcode::Close, true, &parts);
         self.close_sent = true;
     }
 
@@ -967,8 +997,7 @@ impl Connection {
     // ---------------------------------------------------------------- D. network output
 
     fn ctrl_goes_first(&self) -> bool {
-        self.ctrl_head < self.ctrl.len()
-            && (self.ctrl_head > 0 || self.out_head == self.out_frame_end)
+        self.ctrl_head < self.ctrl.len() && (self.ctrl_head > 0 || self.out.at_frame_boundary())
     }
 
     /// Bytes to write to the socket next. Write as many as the socket takes, then call
@@ -981,10 +1010,27 @@ impl Connection {
         } else if self.ctrl_head < self.ctrl.len() {
             // Control frames are waiting for the data frame on the wire to end: hand out only
             // the rest of that frame, so they go next (and ahead of a queued Close).
-            &self.out[self.out_head..self.out_frame_end]
+            self.out.front_in_frame()
         } else {
-            &self.out[self.out_head..]
+            self.out.front()
         }
+    }
+
+    /// Like [`data_to_send`](Self::data_to_send), as several slices for one vectored write
+    /// (`writev`): a queued frame's header and its shared payload, and the frames after it. Fills
+    /// `dst` from the start and returns how many slices it filled (0: nothing to send). Call
+    /// [`mark_sent`](Self::mark_sent) with the number of bytes written, across all slices.
+    pub fn data_to_send_vectored<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
+        if dst.is_empty() {
+            return 0;
+        }
+        if self.ctrl_head < self.ctrl.len() {
+            // Control frames first, or the rest of the data frame they wait for: one slice.
+            let data = self.data_to_send();
+            dst[0] = data;
+            return usize::from(!data.is_empty());
+        }
+        self.out.slices(dst)
     }
 
     /// Records that the first `n` bytes of [`data_to_send`](Self::data_to_send) were written.
@@ -999,19 +1045,12 @@ impl Connection {
             } else if matches!(self.ctrl_pong, Some(p) if p < self.ctrl_head) {
                 self.ctrl_pong = None; // that pong has started to go out
             }
+        } else if self.ctrl_head < self.ctrl.len() {
+            // Only the rest of the frame in flight was handed out.
+            let n = n.min(self.out.front_in_frame().len());
+            self.out.advance(n);
         } else {
-            self.out_head = (self.out_head + n).min(self.out.len());
-            while self.out_frame_end < self.out_head {
-                self.out_frame_end += frame_len_at(&self.out[self.out_frame_end..]);
-            }
-            if self.out_head == self.out.len() {
-                self.out.clear();
-                self.out_head = 0;
-                self.out_frame_end = 0;
-                if self.out.capacity() > SHRINK_ABOVE {
-                    self.out = Vec::new();
-                }
-            }
+            self.out.advance(n);
         }
     }
 
@@ -1087,11 +1126,19 @@ fn check_close(code: CloseCode, reason: &str) -> Result<(), SendError> {
     Ok(())
 }
 
-/// The length of the frame that starts `buf` (header and payload), for frames we encoded.
-fn frame_len_at(buf: &[u8]) -> usize {
-    match FrameHeader::decode(buf) {
-        Ok(Status::Complete((h, n))) => n.saturating_add(h.payload_len as usize).min(buf.len()),
-        _ => buf.len(),
+fn frame_header(
+    opcode: Opcode,
+    fin: bool,
+    rsv: u8,
+    len: usize,
+    mask: Option<MaskKey>,
+) -> FrameHeader {
+    FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        payload_len: len as u64,
     }
 }
 

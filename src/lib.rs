@@ -54,6 +54,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+mod outgoing;
 mod unchecked;
 pub mod upgrade;
 pub mod utf8;

@@ -17,7 +17,7 @@
 //! ```
 
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,7 +37,11 @@ use crate::upgrade;
 use crate::{Config, Role, Status};
 
 /// Bytes read per call, into a buffer on the stack: an idle connection holds no read buffer.
+/// Inside a frame with more than this still to come, reads go straight into the frame's buffer.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Slices per vectored write: a burst of frames with shared payloads leaves in one `writev`.
+const WRITE_SLICES: usize = 16;
 
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with the default [`Config`].
 pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
@@ -189,12 +193,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Writes queued bytes until done or the socket is full; then half-closes if asked (§7.1.1).
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut wrote = false;
+        let vectored = self.stream.is_write_vectored();
         loop {
-            let data = self.conn.data_to_send();
-            if data.is_empty() {
+            let mut parts: [&[u8]; WRITE_SLICES] = [&[]; WRITE_SLICES];
+            let n = self.conn.data_to_send_vectored(&mut parts);
+            if n == 0 {
                 break;
             }
-            match Pin::new(&mut self.stream).poll_write(cx, data) {
+            let stream = Pin::new(&mut self.stream);
+            let written = if vectored && n > 1 {
+                stream.poll_write_vectored(cx, &parts.map(IoSlice::new)[..n])
+            } else {
+                stream.poll_write(cx, parts[0])
+            };
+            match written {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     self.conn.mark_sent(n);
@@ -258,11 +270,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     }
                 }
             }
-            let mut storage = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
-            let mut buf = ReadBuf::uninit(&mut storage);
-            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => self.conn.receive_eof(),
-                Poll::Ready(Ok(())) => self.conn.receive(buf.filled()),
+            let read = if let Some(payload) = self.conn.payload_buffer(READ_CHUNK) {
+                // Inside a large frame: read straight into the frame's reserved buffer.
+                match std::pin::pin!(self.stream.read_buf(payload)).poll(cx) {
+                    Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
+                    Poll::Ready(Ok(_)) => Poll::Ready(Ok(false)),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            } else {
+                let mut storage = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
+                let mut buf = ReadBuf::uninit(&mut storage);
+                match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
+                    Poll::Ready(Ok(())) => {
+                        self.conn.receive(buf.filled());
+                        Poll::Ready(Ok(false))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            };
+            match read {
+                Poll::Ready(Ok(eof)) => {
+                    if eof {
+                        self.conn.receive_eof();
+                    }
+                }
                 Poll::Ready(Err(e)) => {
                     if self.conn.state() == State::Closed {
                         self.conn.receive_eof();

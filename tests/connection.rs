@@ -1236,6 +1236,47 @@ mod output {
     }
 
     #[test]
+    fn a_waiting_ping_goes_out_right_after_the_frame_in_flight() {
+        // Whole writes of whatever is offered, plain or vectored, copied or shared payloads:
+        // what is offered mid-frame ends with that frame, so the Ping is not held behind the
+        // frames queued after it.
+        for role in BOTH {
+            for vectored in [false, true] {
+                let mut c = conn(role, Config::default());
+                c.send(&Message::binary(vec![0x5A; 100_000])).unwrap();
+                c.send_text("after").unwrap();
+                let mut out = Vec::new();
+                while out.len() < 1000 {
+                    let data = c.data_to_send();
+                    let n = data.len().min(1000 - out.len());
+                    out.extend_from_slice(&data[..n]);
+                    c.mark_sent(n);
+                }
+                c.ping(b"ping").unwrap();
+                let header_len = if role == Role::Client { 14 } else { 10 };
+                while out.len() < header_len + 100_000 {
+                    let mut parts: [&[u8]; 4] = [&[]; 4];
+                    let k = if vectored {
+                        c.data_to_send_vectored(&mut parts)
+                    } else {
+                        parts[0] = c.data_to_send();
+                        1
+                    };
+                    let n: usize = parts[..k].iter().map(|p| p.len()).sum();
+                    assert!(n > 0, "{role:?} vectored {vectored}: nothing offered");
+                    parts[..k].iter().for_each(|p| out.extend_from_slice(p));
+                    c.mark_sent(n);
+                }
+                let frames = parse_frames(&out);
+                assert_eq!(frames.len(), 1, "{role:?} vectored {vectored}: {frames:?}");
+                assert_eq!(frames[0].payload.len(), 100_000);
+                let next = parse_frame(c.data_to_send()).expect("a whole frame").0;
+                assert_eq!(next.opcode, 0x9, "{role:?} vectored {vectored}");
+            }
+        }
+    }
+
+    #[test]
     fn control_frames_never_tear_a_data_frame_under_any_write_size() {
         for role in BOTH {
             for write in [1, 3, 100, 4096, 65_537] {

@@ -308,6 +308,120 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------- the outgoing queue
+
+/// What the application and the socket do to a sender, in some order.
+#[derive(Debug, Clone)]
+enum Step {
+    Send(Msg),
+    Ping,
+    /// The socket takes at most `n` bytes, through `data_to_send_vectored` or `data_to_send`.
+    Write {
+        n: usize,
+        vectored: bool,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        msg().prop_map(Step::Send),
+        // Large enough that a server queues the payload shared, not copied.
+        (4096usize..20_000, any::<u8>(), any::<bool>()).prop_map(|(len, b, text)| {
+            Step::Send(if text {
+                Msg::Text("é".repeat(len / 2))
+            } else {
+                Msg::Binary((0..len).map(|i| (i as u8) ^ b).collect())
+            })
+        }),
+        Just(Step::Ping),
+        (1usize..30_000, any::<bool>()).prop_map(|(n, vectored)| Step::Write { n, vectored }),
+    ]
+}
+
+/// Writes at most `n` bytes of `sender`'s output to `wire`, the way an adapter does.
+fn write_some(sender: &mut Connection, n: usize, vectored: bool, wire: &mut Vec<u8>) -> usize {
+    let before = sender.buffered_amount();
+    let taken = if vectored {
+        let mut parts: [&[u8]; 3] = [&[]; 3];
+        let k = sender.data_to_send_vectored(&mut parts);
+        let mut taken = 0;
+        for part in &parts[..k] {
+            let m = part.len().min(n - taken);
+            wire.extend_from_slice(&part[..m]);
+            taken += m;
+        }
+        taken
+    } else {
+        let data = sender.data_to_send();
+        let m = data.len().min(n);
+        wire.extend_from_slice(&data[..m]);
+        m
+    };
+    sender.mark_sent(taken);
+    assert_eq!(sender.buffered_amount(), before - taken);
+    taken
+}
+
+fn check_outgoing_queue(role: Role, steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut sender = conn_seeded(role, Config::default(), 7);
+    let peer = match role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    };
+    let mut wire = Vec::new();
+    let mut sent = Vec::new();
+    let mut pings = 0;
+    for step in steps {
+        match step {
+            Step::Send(m) => {
+                sender.send(&m.message()).unwrap();
+                sent.push(m.message());
+            }
+            Step::Ping => {
+                sender.ping(b"p").unwrap();
+                pings += 1;
+            }
+            Step::Write { n, vectored } => {
+                write_some(&mut sender, *n, *vectored, &mut wire);
+            }
+        }
+    }
+    let mut vectored = false;
+    while write_some(&mut sender, usize::MAX, vectored, &mut wire) > 0 {
+        vectored = !vectored;
+    }
+    prop_assert_eq!(sender.buffered_amount(), 0);
+    // The peer parses every frame: a torn frame or a Ping inside a data frame would fail it.
+    let mut receiver = conn(peer, Config::default());
+    let mut messages = Vec::new();
+    let mut pings_seen = 0;
+    for event in feed(&mut receiver, &wire) {
+        match event {
+            Event::Message(m) => messages.push(m),
+            Event::Ping(_) => pings_seen += 1,
+            other => prop_assert!(false, "unexpected event {:?}", other),
+        }
+    }
+    prop_assert_eq!(messages, sent);
+    prop_assert_eq!(pings_seen, pings);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever is queued, and however the socket takes it (a few bytes at a time, whole
+    /// vectored writes), the peer gets every message in order and every Ping, between frames.
+    #[test]
+    fn the_outgoing_queue_writes_every_frame_whole_and_in_order(
+        steps in vec(step(), 0..24),
+        server in any::<bool>(),
+    ) {
+        let role = if server { Role::Server } else { Role::Client };
+        check_outgoing_queue(role, &steps)?;
+    }
+}
+
 // ---------------------------------------------------------------- chunking invariance
 
 /// Frames a misbehaving or honest peer of `receiver` might send: reserved opcodes and bits,
