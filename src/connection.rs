@@ -204,6 +204,9 @@ impl core::fmt::Debug for Connection {
     }
 }
 
+/// Room reserved past the end of a frame being received (see `poll_event`).
+const READ_SLACK: usize = 16 * 1024;
+
 /// Queued Ping/Pong bytes beyond which pongs coalesce (§5.5.3): about 30 full-size pongs.
 const CTRL_QUEUE_LIMIT: usize = 4096;
 
@@ -361,9 +364,17 @@ impl Connection {
     }
 
     /// Whether the driver can drop the TCP connection: the connection is closed, everything is
-    /// flushed, and either the peer closed its side or the close timeout ran out.
+    /// flushed, and either the peer closed its side, or the close timeout ran out, or we are the
+    /// server and the closing handshake is complete (§7.1.1: "After both sending and receiving
+    /// a Close message ... The server MUST close the underlying TCP connection immediately").
+    /// After a failure a server still waits for the client (bounded by the close timeout), so
+    /// that our Close frame is not lost to a reset.
     pub fn is_finished(&self) -> bool {
-        self.state() == State::Closed && self.is_flushed() && (self.eof || self.close_timed_out)
+        self.state() == State::Closed
+            && self.is_flushed()
+            && (self.eof
+                || self.close_timed_out
+                || (self.role == Role::Server && self.is_closing_handshake_complete()))
     }
 
     // ---------------------------------------------------------------- B. network input
@@ -445,8 +456,9 @@ impl Connection {
                         // The rest of the frame is on its way: make room for all of it now
                         // (`len` is within `max_frame_size`), rather than growing the buffer by
                         // doubling and copying what it holds at each step. Untouched capacity
-                        // costs address space, not memory, until the bytes arrive.
-                        self.rbuf.reserve(len - self.rbuf.len());
+                        // costs address space, not memory, until the bytes arrive. The slack
+                        // lets the read that ends this frame take the next frame's start too.
+                        self.rbuf.reserve(len - self.rbuf.len() + READ_SLACK);
                     }
                     self.read = ReadState::Payload {
                         header,

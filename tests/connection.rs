@@ -869,6 +869,9 @@ mod close {
         assert!(!s.wants_shutdown(), "the Close answer is not written yet");
         let _ = drain(&mut s);
         assert!(s.wants_shutdown());
+        // §7.1.1: "The server MUST close the underlying TCP connection immediately": it does not
+        // wait for the client's TCP close.
+        assert!(s.is_finished());
         // Server-initiated: once the client's answer arrives.
         let mut s = server();
         s.close(CloseCode::NORMAL, "").unwrap();
@@ -876,6 +879,7 @@ mod close {
         assert!(!s.wants_shutdown(), "the client has not answered");
         let _ = feed(&mut s, &Raw::close(1000, "").to(Role::Server).bytes());
         assert!(s.wants_shutdown());
+        assert!(s.is_finished());
         // Through the pair: the client then sees the server's TCP close, without a failure.
         let mut pair = Pair::default();
         pair.client.close(CloseCode::NORMAL, "").unwrap();
