@@ -229,6 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Drives the connection until an event is ready, or the connection is finished (`None`).
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
+        let mut started_timers = false;
         loop {
             if let Some(event) = self.conn.poll_event() {
                 match event {
@@ -256,6 +257,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return Poll::Pending;
             }
             if let Some(deadline) = self.conn.poll_timeout() {
+                if deadline.is_zero() && !started_timers {
+                    // A timer waits to learn the current time: tell it now, rather than through a
+                    // sleep that would only fire at the timer driver's next tick.
+                    started_timers = true;
+                    let now = self.now();
+                    self.conn.handle_timeout(now);
+                    continue;
+                }
                 let at = self.origin + deadline;
                 match &mut self.timer {
                     Some(t) if t.deadline() == at => {}
