@@ -159,18 +159,21 @@ async fn read_handshake<S, T>(
 where
     S: AsyncRead + Unpin,
 {
-    // On the heap: an array here would live inside every connection's task future for the
-    // connection's whole life (a future is as large as its largest state).
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err(Error::Io(io::ErrorKind::UnexpectedEof.into()));
+    // Read into a buffer on the stack of each poll, not of the future: an array held across an
+    // await would live inside every connection's task future for the connection's whole life (a
+    // future is as large as its largest state), and a heap buffer costs an allocation.
+    poll_fn(|cx| loop {
+        let mut storage = [const { MaybeUninit::<u8>::uninit() }; 4096];
+        let mut buf = ReadBuf::uninit(&mut storage);
+        ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf))?;
+        if buf.filled().is_empty() {
+            return Poll::Ready(Err(Error::Io(io::ErrorKind::UnexpectedEof.into())));
         }
-        if let Status::Complete(done) = feed(&buf[..n])? {
-            return Ok(done);
+        if let Status::Complete(done) = feed(buf.filled())? {
+            return Poll::Ready(Ok(done));
         }
-    }
+    })
+    .await
 }
 
 /// The shared engine of [`WebSocketStream`] and its halves.

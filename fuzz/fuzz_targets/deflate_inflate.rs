@@ -8,7 +8,9 @@ use rfc6455::deflate::{DeflateCodec, DeflateConfig, DeflateError, Negotiated};
 use rfc6455::Role;
 
 fuzz_target!(|data: &[u8]| {
-    let [limit_byte, split, rest @ ..] = data else { return };
+    let [limit_byte, split, rest @ ..] = data else {
+        return;
+    };
     let limit = usize::from(*limit_byte) * 97;
     let config = DeflateConfig::default();
 
@@ -17,12 +19,24 @@ fuzz_target!(|data: &[u8]| {
     let cut = usize::from(*split).min(rest.len());
     let mut out = Vec::new();
     let first = codec.decompress(&rest[..cut], false, &mut out, limit);
-    assert!(out.len() <= limit + 1, "{} bytes out for a limit of {limit}", out.len());
+    assert!(
+        out.len() <= limit + 1,
+        "{} bytes out for a limit of {limit}",
+        out.len()
+    );
     if first.is_ok() {
         let second = codec.decompress(&rest[cut..], true, &mut out, limit);
-        assert!(out.len() <= limit + 1, "{} bytes out for a limit of {limit}", out.len());
+        assert!(
+            out.len() <= limit + 1,
+            "{} bytes out for a limit of {limit}",
+            out.len()
+        );
         match second {
-            Ok(()) => assert!(out.len() <= limit, "{} bytes accepted over {limit}", out.len()),
+            Ok(()) => assert!(
+                out.len() <= limit,
+                "{} bytes accepted over {limit}",
+                out.len()
+            ),
             Err(DeflateError::TooBig { .. } | DeflateError::Corrupt) => {}
             Err(other) => panic!("inflating gave a negotiation error: {other:?}"),
         }

@@ -19,11 +19,19 @@ fn config(flags: u8) -> DeflateConfig {
 
 fuzz_target!(|data: &[u8]| {
     let [flags, rest @ ..] = data else { return };
-    let Ok(value) = std::str::from_utf8(rest) else { return };
-    let Ok(offers) = parse_extensions(value) else { return };
+    let Ok(value) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let Ok(offers) = parse_extensions(value) else {
+        return;
+    };
     // Display round trip: what we would write parses back to the same extensions.
     let written: Vec<String> = offers.iter().map(ToString::to_string).collect();
-    assert_eq!(parse_extensions(&written.join(", ")).as_ref(), Ok(&offers), "{value:?}");
+    assert_eq!(
+        parse_extensions(&written.join(", ")).as_ref(),
+        Ok(&offers),
+        "{value:?}"
+    );
 
     let server = config(*flags);
     if let Some((response, negotiated)) = server.server_accept_offers(&offers) {
@@ -33,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(reparsed, vec![response.clone()]);
         let client = DeflateConfig::default();
         match client.client_accept_response(&response) {
-            Ok(agreed) => assert_eq!(agreed, negotiated, "client and server disagree on {response}"),
+            Ok(agreed) => assert_eq!(
+                agreed, negotiated,
+                "client and server disagree on {response}"
+            ),
             Err(e) => panic!("a default client refuses our response {response}: {e}"),
         }
     }

@@ -1,8 +1,11 @@
-//! Structured round trip (RFC 6455 §5.3, §5.4, §5.6, §7): arbitrary text and binary messages,
-//! each cut into arbitrary fragments with Pings between them, are sent by a client (masking keys
-//! from a seeded `StdRng`) with `send_frame`, read by a server in arbitrary chunks, echoed back the
-//! same way (unmasked) and read by the client; both sides get exactly the messages and pings that
-//! were sent, then the closing handshake completes with the chosen code and reason.
+//! Structured round trip (RFC 6455 §5.3, §5.4, §5.6, §7): arbitrary text and binary messages (some
+//! grown past 4096 bytes, where a server's `send` shares the payload instead of copying it), each
+//! cut into arbitrary fragments with Pings between them and sent with `send_frame`, or sent whole
+//! with `send`, by a client (masking keys from a seeded `StdRng`), read by a server in arbitrary
+//! chunks, echoed back the same way (unmasked; whole messages as the `Message` received) and read
+//! by the client; both sides get exactly the messages and pings that were sent, then the closing
+//! handshake completes with the chosen code and reason. Output is written with `data_to_send` or
+//! `data_to_send_vectored`, in writes of any size.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -10,8 +13,8 @@ use libfuzzer_sys::fuzz_target;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rfc6455::close::MAX_REASON_LEN;
-use rfc6455::{CloseCode, CloseFrame, Config, Connection, DataKind, Event, Message, Role, State};
-use rfc6455_fuzz::{check_sent_frames, chunk_size, chunks, parse_wire};
+use rfc6455::{CloseCode, CloseFrame, Config, Connection, Event, Message, Role, State};
+use rfc6455_fuzz::{check_sent_frames, chunk_size, chunks, parse_wire, write_once};
 
 #[derive(Debug, Arbitrary)]
 enum Payload {
@@ -26,6 +29,11 @@ struct Msg {
     fragments: Vec<u8>,
     /// A Ping with this payload (cut to 125 bytes) after the first fragment.
     ping: Option<Vec<u8>>,
+    /// Sent whole with `send(&Message)` (the Ping after it) instead of in fragments.
+    whole: bool,
+    /// Grows the payload (by repeating it) to at least `boost * 32` bytes, or 65543 for 255 (a
+    /// 64-bit length); see [`GROWTH_BUDGET`].
+    boost: u8,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -35,20 +43,64 @@ struct Input {
     /// Read chunk sizes (see `chunk_size`), cycled.
     chunking: [u8; 3],
     close: Option<(u16, String)>,
+    /// Bit `i`: the `i`-th drain (client's messages, server's pongs, server's echo, client's
+    /// pongs, client's Close, server's Close) writes with `data_to_send_vectored`.
+    vectored: u8,
+    /// Bytes a socket takes per write: 0 all that is offered, else `write_size * 17`.
+    write_size: u8,
 }
 
-/// Everything `conn` has queued, as a socket that takes it all would see it.
-fn drain(conn: &mut Connection) -> Vec<u8> {
+/// How many bytes `boost` may add over all messages, so that the queue stays well under
+/// `Config::write_buffer_limit` (1 MiB), where `send` would fail.
+const GROWTH_BUDGET: usize = 256 * 1024;
+
+/// How `conn`'s output is written: vectored or not, at most this many bytes per write.
+#[derive(Clone, Copy)]
+struct Socket {
+    vectored: bool,
+    write_max: usize,
+}
+
+/// Everything `conn` has queued, as `socket` writes it.
+fn drain(conn: &mut Connection, socket: Socket) -> Vec<u8> {
     let mut wire = Vec::new();
-    loop {
-        let out = conn.data_to_send();
-        if out.is_empty() {
-            return wire;
-        }
-        wire.extend_from_slice(out);
-        let n = out.len();
-        conn.mark_sent(n);
-    }
+    while write_once(conn, &mut wire, socket.write_max, socket.vectored) > 0 {}
+    wire
+}
+
+/// The messages to send: each payload grown as its `boost` asks while the budget lasts.
+fn messages(msgs: &[Msg]) -> Vec<Message> {
+    let mut budget = GROWTH_BUDGET;
+    msgs.iter()
+        .map(|m| {
+            let min = match m.boost {
+                255 => 65543,
+                b => usize::from(b) * 32,
+            };
+            match &m.payload {
+                Payload::Text(s) => {
+                    let piece = if s.is_empty() { "\u{e4}" } else { s.as_str() };
+                    let mut text = s.clone();
+                    while text.len() < min && budget >= piece.len() {
+                        text.push_str(piece);
+                        budget -= piece.len();
+                    }
+                    Message::text(text)
+                }
+                Payload::Binary(b) => {
+                    let grow = min.saturating_sub(b.len()).min(budget);
+                    budget -= grow;
+                    let mut bytes = b.clone();
+                    if b.is_empty() {
+                        bytes.resize(grow, m.boost);
+                    } else {
+                        bytes.extend(b.iter().copied().cycle().take(grow));
+                    }
+                    Message::binary(bytes)
+                }
+            }
+        })
+        .collect()
 }
 
 /// Cuts `bytes` into fragments of the sizes in `sizes` (cycled; 0 is an empty fragment), at most
@@ -71,24 +123,30 @@ fn fragments<'a>(bytes: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
     out
 }
 
-/// Sends `msgs` from `conn` as fragments (a Ping after the first), returns the wire bytes.
-fn send_all(conn: &mut Connection, msgs: &[Msg]) -> Vec<u8> {
-    for m in msgs {
-        let (kind, bytes) = match &m.payload {
-            Payload::Text(s) => (DataKind::Text, s.as_bytes()),
-            Payload::Binary(b) => (DataKind::Binary, b.as_slice()),
+/// Sends `msgs` from `conn` (payloads `payloads`) whole or as fragments, a Ping after the message
+/// or its first fragment; returns the wire bytes.
+fn send_all(conn: &mut Connection, msgs: &[Msg], payloads: &[Message], socket: Socket) -> Vec<u8> {
+    for (m, payload) in msgs.iter().zip(payloads) {
+        let ping = |conn: &mut Connection| {
+            if let Some(p) = &m.ping {
+                conn.ping(&p[..p.len().min(125)]).unwrap();
+            }
         };
-        let frags = fragments(bytes, &m.fragments);
+        if m.whole {
+            conn.send(payload).unwrap();
+            ping(conn);
+            continue;
+        }
+        let frags = fragments(payload.as_bytes(), &m.fragments);
         for (i, frag) in frags.iter().enumerate() {
-            conn.send_frame(kind, frag, i + 1 == frags.len()).unwrap();
+            conn.send_frame(payload.kind(), frag, i + 1 == frags.len())
+                .unwrap();
             if i == 0 {
-                if let Some(p) = &m.ping {
-                    conn.ping(&p[..p.len().min(125)]).unwrap();
-                }
+                ping(conn);
             }
         }
     }
-    drain(conn)
+    drain(conn, socket)
 }
 
 /// Reads `wire` in chunks, returns the events.
@@ -103,16 +161,13 @@ fn read_all(conn: &mut Connection, wire: &[u8], sizes: &[usize]) -> Vec<Event> {
     events
 }
 
-fn expected(msgs: &[Msg]) -> Vec<Event> {
+fn expected(msgs: &[Msg], payloads: &[Message]) -> Vec<Event> {
     let mut out = Vec::new();
-    for m in msgs {
+    for (m, payload) in msgs.iter().zip(payloads) {
         if let Some(p) = &m.ping {
             out.push(Event::Ping(p[..p.len().min(125)].to_vec().into()));
         }
-        out.push(Event::Message(match &m.payload {
-            Payload::Text(s) => Message::text(s.as_str()),
-            Payload::Binary(b) => Message::binary(b.clone()),
-        }));
+        out.push(Event::Message(payload.clone()));
     }
     out
 }
@@ -146,16 +201,33 @@ fuzz_target!(|input: Input| {
     let mut client = Connection::with_rng(Role::Client, config.clone(), rng);
     let mut server = Connection::new(Role::Server, config);
     let sizes = input.chunking.map(chunk_size);
-    let want = split(expected(&input.messages));
+    let socket = |i: u32| Socket {
+        vectored: input.vectored & (1 << i) != 0,
+        write_max: match input.write_size {
+            0 => usize::MAX,
+            n => usize::from(n) * 17,
+        },
+    };
+    let payloads = messages(&input.messages);
+    let want = split(expected(&input.messages, &payloads));
 
     // Client to server.
-    let wire = send_all(&mut client, &input.messages);
+    let wire = send_all(&mut client, &input.messages, &payloads, socket(0));
     check_sent_frames(&parse_wire(&wire, Role::Client));
     let got = split(read_all(&mut server, &wire, &sizes));
     assert_eq!(got, want, "server received something else");
-    // Server echoes, client reads. Auto-pongs to the client's pings come first.
-    let pongs = drain(&mut server);
-    let wire = send_all(&mut server, &input.messages);
+    // Server echoes what it received (whole messages as the `Message` itself, shared), client
+    // reads. Auto-pongs to the client's pings come first.
+    let received: Vec<Message> = got
+        .0
+        .into_iter()
+        .map(|e| match e {
+            Event::Message(m) => m,
+            other => unreachable!("{other:?} among messages"),
+        })
+        .collect();
+    let pongs = drain(&mut server, socket(1));
+    let wire = send_all(&mut server, &input.messages, &received, socket(2));
     check_sent_frames(&parse_wire(&wire, Role::Server));
     let (_, pong_events) = split(read_all(&mut client, &pongs, &sizes));
     check_pongs(&pong_events, &want.1);
@@ -163,7 +235,7 @@ fuzz_target!(|input: Input| {
     assert_eq!(got, want, "client received something else");
 
     // The client's pongs to the server's pings.
-    let pongs = drain(&mut client);
+    let pongs = drain(&mut client, socket(3));
     check_pongs(&read_all(&mut server, &pongs, &sizes), &want.1);
 
     // Closing handshake (§7): the client closes, the server echoes the code.
@@ -184,10 +256,10 @@ fuzz_target!(|input: Input| {
         None => (CloseCode::NORMAL, ""),
     };
     client.close(code, reason).unwrap();
-    let wire = drain(&mut client);
+    let wire = drain(&mut client, socket(4));
     let events = read_all(&mut server, &wire, &sizes);
     assert_eq!(events, [Event::Close(Some(CloseFrame::new(code, reason)))]);
-    let wire = drain(&mut server);
+    let wire = drain(&mut server, socket(5));
     let events = read_all(&mut client, &wire, &sizes);
     assert_eq!(events, [Event::Close(Some(CloseFrame::new(code, "")))]);
     assert!(client.is_closing_handshake_complete() && server.is_closing_handshake_complete());

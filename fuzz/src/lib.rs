@@ -174,7 +174,8 @@ impl Flags {
     fn no_auto_pong(self) -> bool {
         self.0 & 0x04 != 0
     }
-    /// Send a fragment of an outgoing binary message after each chunk.
+    /// Send a fragment of an outgoing binary message after each chunk (and, after a chunk of odd
+    /// length, first try to `send` a whole [`large_message`]; at most 4 tries).
     fn send_between_chunks(self) -> bool {
         self.0 & 0x08 != 0
     }
@@ -182,11 +183,13 @@ impl Flags {
     fn close_first(self) -> bool {
         self.0 & 0x10 != 0
     }
-    /// Write only a few bytes of `data_to_send` after each chunk (a slow socket).
+    /// Write only a few bytes of our output after each chunk (a slow socket), and the rest at the
+    /// end in writes of at most [`SLOW_FINAL_STEP`] bytes.
     fn partial_writes(self) -> bool {
         self.0 & 0x20 != 0
     }
-    /// Queue a Ping and a text message before any input.
+    /// Queue a Ping and a text message before any input (and a whole [`large_message`] when the
+    /// first chunk-size byte is odd).
     fn send_first(self) -> bool {
         self.0 & 0x40 != 0
     }
@@ -196,19 +199,101 @@ impl Flags {
     }
 }
 
+/// How many slices a vectored write offers (an adapter's small `IoSlice` array).
+pub const WRITE_SLICES: usize = 3;
+
+/// Payloads at least this long are queued shared, not copied, by a server's `send` (the crate's
+/// `outgoing::SHARE_MIN`).
+pub const SHARE_MIN: usize = 4096;
+
+/// One write call of at most `max` bytes of `conn`'s output into `wire`, the way an adapter makes
+/// it: from `data_to_send()`, or (`vectored`) across the [`WRITE_SLICES`] slices of
+/// `data_to_send_vectored()` in order; then `mark_sent` with the count. Asserts that the slices
+/// begin with `data_to_send()` (nothing to send exactly when it is empty) and that `mark_sent`
+/// releases exactly the bytes written. Returns that count (0: nothing to send).
+pub fn write_once(conn: &mut Connection, wire: &mut Vec<u8>, max: usize, vectored: bool) -> usize {
+    let before = conn.buffered_amount();
+    let start = wire.len();
+    {
+        let plain = conn.data_to_send();
+        if vectored {
+            let mut dst: [&[u8]; WRITE_SLICES] = [&[]; WRITE_SLICES];
+            let n = conn.data_to_send_vectored(&mut dst);
+            assert!(n <= WRITE_SLICES, "{n} slices filled of {WRITE_SLICES}");
+            assert_eq!(
+                n == 0,
+                plain.is_empty(),
+                "vectored and plain output disagree"
+            );
+            let slices = &dst[..n];
+            let total: usize = slices.iter().map(|s| s.len()).sum();
+            assert!(total <= before, "{total} bytes offered, {before} queued");
+            // The slices continue what `data_to_send()` offers.
+            let mut rest = plain;
+            for s in slices {
+                let k = s.len().min(rest.len());
+                if s.as_ptr() != rest.as_ptr() {
+                    assert_eq!(&s[..k], &rest[..k], "vectored output differs from plain");
+                }
+                rest = &rest[k..];
+            }
+            assert!(rest.is_empty(), "vectored output shorter than plain");
+            let mut left = max;
+            for s in slices {
+                let k = s.len().min(left);
+                wire.extend_from_slice(&s[..k]);
+                left -= k;
+                if left == 0 {
+                    break;
+                }
+            }
+        } else {
+            wire.extend_from_slice(&plain[..plain.len().min(max)]);
+        }
+    }
+    let taken = wire.len() - start;
+    conn.mark_sent(taken);
+    assert_eq!(
+        conn.buffered_amount(),
+        before - taken,
+        "mark_sent({taken}) did not release exactly the bytes written"
+    );
+    taken
+}
+
 /// Moves up to `budget` bytes of `conn`'s output into `wire`, the way a socket that accepts
-/// `step` bytes per write would.
-fn drain(conn: &mut Connection, wire: &mut Vec<u8>, step: usize, budget: usize) {
+/// `step` bytes per write would; write `k` is vectored when bit `k % 8` of `pattern` is set.
+fn drain(conn: &mut Connection, wire: &mut Vec<u8>, step: usize, budget: usize, pattern: u8) {
     let mut moved = 0;
+    let mut k = 0;
     while moved < budget {
-        let out = conn.data_to_send();
-        if out.is_empty() {
+        let vectored = (pattern >> (k % 8)) & 1 != 0;
+        let n = write_once(conn, wire, step.min(budget - moved), vectored);
+        if n == 0 {
             break;
         }
-        let n = out.len().min(step).min(budget - moved);
-        wire.extend_from_slice(&out[..n]);
-        conn.mark_sent(n);
         moved += n;
+        k += 1;
+    }
+}
+
+/// A whole message of at least [`SHARE_MIN`] bytes (up to 1020 more) made from `seed`: text
+/// (`seed` as lossy UTF-8, repeated) when `seed`'s first byte is odd, else binary (`seed`
+/// cycled); an empty seed gives zeros.
+pub fn large_message(seed: &[u8]) -> Message {
+    let first = seed.first().copied().unwrap_or(0);
+    let len = SHARE_MIN + usize::from(first) * 4;
+    if first & 1 == 1 {
+        let piece = String::from_utf8_lossy(seed);
+        let mut text = String::with_capacity(len + piece.len());
+        while text.len() < len {
+            text.push_str(&piece);
+        }
+        Message::text(text)
+    } else if seed.is_empty() {
+        Message::binary(vec![0; len])
+    } else {
+        Message::binary(seed.iter().copied().cycle().take(len).collect::<Vec<u8>>())
     }
 }
 
@@ -240,11 +325,20 @@ fn poll_all(conn: &mut Connection, config: &Config, events: &mut Vec<Event>) {
     assert_eq!(conn.poll_event(), None, "poll_event after None");
 }
 
+/// The write size of the final drain with [`Flags::partial_writes`]: odd, so that writes end
+/// anywhere in a frame or a slice.
+pub const SLOW_FINAL_STEP: usize = 1021;
+
 /// Feeds `data` to a connection of `role` and checks every invariant. Input layout: one flags byte
 /// ([`Flags`]), three chunk-size bytes ([`chunk_size`]), then the bytes from the peer.
+///
+/// Our output is written with `data_to_send()` or `data_to_send_vectored()` (see [`write_once`]):
+/// after each chunk, write `k` is vectored when bit `k % 8` of the chunk's last byte is set; in the
+/// final drain, of the input's last byte.
 pub fn fuzz_connection(role: Role, data: &[u8]) {
     let [flags, spec @ ..] = data else { return };
     let flags = Flags(*flags);
+    let first_size_odd = spec.first().is_some_and(|b| b & 1 == 1);
     let Some((sizes, input)) = split_spec(spec, 3) else {
         return;
     };
@@ -255,9 +349,16 @@ pub fn fuzz_connection(role: Role, data: &[u8]) {
     let rng = Box::new(StdRng::seed_from_u64(u64::from(flags.0)));
     let mut conn = Connection::with_rng(role, config.clone(), rng);
 
+    // Where the output was when a Ping or Pong was queued: the next frame to start there or later
+    // must be a control frame (they go right after the data frame in flight, §5.4, §5.5).
+    let mut ctrl_marks = Vec::new();
     if flags.send_first() {
         conn.ping(b"are you there").unwrap();
+        ctrl_marks.push(0);
         conn.send_text("hello \u{1F600}").unwrap();
+        if first_size_odd {
+            conn.send(&large_message(input)).unwrap();
+        }
     }
     if flags.close_first() {
         conn.close(CloseCode::NORMAL, "bye").unwrap();
@@ -273,9 +374,15 @@ pub fn fuzz_connection(role: Role, data: &[u8]) {
         usize::MAX
     };
 
+    // With auto_pong, each Ping event queued a Pong (none after our Close: close_first).
+    let pongs_queued = config.auto_pong && !flags.close_first();
+    let any_ping = |events: &[Event]| events.iter().any(|e| matches!(e, Event::Ping(_)));
+
     let mut events = Vec::new();
     let mut wire = Vec::new();
+    let mut large_tries = 0;
     for (i, chunk) in chunks(input, &sizes).into_iter().enumerate() {
+        let seen = events.len();
         conn.receive(chunk);
         assert!(
             conn.buffered_incoming() <= limit_in + chunk.len(),
@@ -293,20 +400,40 @@ pub fn fuzz_connection(role: Role, data: &[u8]) {
             conn.receive(&[]);
             poll_all(&mut conn, &config, &mut events);
         }
+        if pongs_queued && any_ping(&events[seen..]) {
+            ctrl_marks.push(wire.len());
+        }
         if flags.send_between_chunks() {
-            // Errors are fine here (closed, buffer full); the output checks catch a bad frame.
+            // Errors are fine here (closed, buffer full, a fragmented message in progress); the
+            // output checks catch a bad frame.
+            if chunk.len() % 2 == 1 && large_tries < 4 {
+                large_tries += 1;
+                let _ = conn.send(&large_message(chunk));
+            }
             let _ = conn.send_frame(DataKind::Binary, &[i as u8; 5], i % 3 == 2);
         }
-        drain(&mut conn, &mut wire, step, budget);
+        let pattern = chunk.last().copied().unwrap_or(0);
+        drain(&mut conn, &mut wire, step, budget, pattern);
     }
     let eof = flags.eof_at_end();
     if eof {
+        let seen = events.len();
         conn.receive_eof();
         poll_all(&mut conn, &config, &mut events);
         assert_eq!(conn.state(), State::Closed, "open after the end of input");
+        if pongs_queued && any_ping(&events[seen..]) {
+            ctrl_marks.push(wire.len());
+        }
     }
-    drain(&mut conn, &mut wire, usize::MAX, usize::MAX);
+    let final_step = if flags.partial_writes() {
+        SLOW_FINAL_STEP
+    } else {
+        usize::MAX
+    };
+    let pattern = input.last().copied().unwrap_or(0);
+    drain(&mut conn, &mut wire, final_step, usize::MAX, pattern);
     assert!(conn.data_to_send().is_empty() && conn.is_flushed());
+    assert_eq!(conn.data_to_send_vectored(&mut [&[][..]; WRITE_SLICES]), 0);
 
     // The events are exactly those the reference model derives from the whole input.
     let expected = model(role, &config, input, eof);
@@ -315,6 +442,26 @@ pub fn fuzz_connection(role: Role, data: &[u8]) {
     // The output is well-formed frames, and ends the way the last event requires.
     let frames = parse_wire(&wire, role);
     let close_at = check_sent_frames(&frames);
+    let mut starts = Vec::with_capacity(frames.len());
+    let mut pos = 0;
+    for f in &frames {
+        starts.push(pos);
+        pos += f.header.encoded_len() + f.payload.len();
+    }
+    for &mark in &ctrl_marks {
+        // The first frame that starts at or after `mark`: the one after the frame in flight.
+        let next = starts.partition_point(|&s| s < mark);
+        let frame = frames.get(next).unwrap_or_else(|| {
+            panic!("a control frame queued at output byte {mark} was never sent")
+        });
+        assert!(
+            matches!(frame.header.opcode, Opcode::Ping | Opcode::Pong),
+            "a control frame queued at output byte {mark} did not go right after the frame in \
+             flight: the next frame, at byte {}, is {:?}",
+            starts[next],
+            frame.header
+        );
+    }
     let close_payload = close_at.map(|i| frames[i].payload.as_slice());
     if flags.close_first() {
         assert_eq!(close_payload.and_then(close_code_of), Some(1000));
