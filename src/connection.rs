@@ -126,7 +126,9 @@ enum ReadState {
 ///   when the peer closed the TCP connection;
 /// - **events**: call [`poll_event`](Self::poll_event) until it returns `None` after each input;
 /// - **network output**: write [`data_to_send`](Self::data_to_send) to the socket and report how
-///   much was written with [`mark_sent`](Self::mark_sent) (partial writes are fine); half-close the
+///   much was written with [`mark_sent`](Self::mark_sent) (partial writes are fine; with
+///   [`data_to_send_vectored`](Self::data_to_send_vectored), a large payload a server sends goes
+///   out beside its header in one `writev`, without being copied); half-close the
 ///   socket when [`wants_shutdown`](Self::wants_shutdown) says so, and drop it once
 ///   [`is_finished`](Self::is_finished);
 /// - **time**: call [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout)'s

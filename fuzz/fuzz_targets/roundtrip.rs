@@ -31,8 +31,10 @@ struct Msg {
     ping: Option<Vec<u8>>,
     /// Sent whole with `send(&Message)` (the Ping after it) instead of in fragments.
     whole: bool,
-    /// Grows the payload (by repeating it) to at least `boost * 32` bytes, or 65543 for 255 (a
-    /// 64-bit length); see [`GROWTH_BUDGET`].
+    /// For a message sent whole: 224-254 grow the payload (by repeating it) to at least
+    /// `(boost - 223) * 256` bytes (256-7936; 4096 from 239 up), 255 to 65543 (a 64-bit length);
+    /// lower values leave it as is. Rare, since large messages read in small chunks are slow; see
+    /// also [`GROWTH_BUDGET`].
     boost: u8,
 }
 
@@ -46,7 +48,8 @@ struct Input {
     /// Bit `i`: the `i`-th drain (client's messages, server's pongs, server's echo, client's
     /// pongs, client's Close, server's Close) writes with `data_to_send_vectored`.
     vectored: u8,
-    /// Bytes a socket takes per write: 0 all that is offered, else `write_size * 17`.
+    /// Bytes a socket takes per write: 0-127 all that is offered, else `(write_size - 127) * 17`
+    /// (17-2176).
     write_size: u8,
 }
 
@@ -68,14 +71,16 @@ fn drain(conn: &mut Connection, socket: Socket) -> Vec<u8> {
     wire
 }
 
-/// The messages to send: each payload grown as its `boost` asks while the budget lasts.
+/// The messages to send: each payload grown as its `boost` asks, while the budget lasts.
 fn messages(msgs: &[Msg]) -> Vec<Message> {
     let mut budget = GROWTH_BUDGET;
     msgs.iter()
         .map(|m| {
             let min = match m.boost {
+                _ if !m.whole => 0,
                 255 => 65543,
-                b => usize::from(b) * 32,
+                b @ 224.. => usize::from(b - 223) * 256,
+                _ => 0,
             };
             match &m.payload {
                 Payload::Text(s) => {
@@ -204,8 +209,8 @@ fuzz_target!(|input: Input| {
     let socket = |i: u32| Socket {
         vectored: input.vectored & (1 << i) != 0,
         write_max: match input.write_size {
-            0 => usize::MAX,
-            n => usize::from(n) * 17,
+            0..=127 => usize::MAX,
+            n => usize::from(n - 127) * 17,
         },
     };
     let payloads = messages(&input.messages);
