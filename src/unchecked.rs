@@ -9,8 +9,10 @@ pub(crate) fn str_from_validated_utf8(bytes: &[u8]) -> &str {
     debug_assert!(core::str::from_utf8(bytes).is_ok());
     // SAFETY: every `Text` is built from bytes that passed `core::str::from_utf8`
     // (`Text::from_utf8`, `From<String>`, `From<&str>`, `from_static`) or the connection's
-    // `Utf8Validator`, which accepts exactly what `core::str::from_utf8` accepts (tested against
-    // it for every split point, and fuzzed). `Text` has no API that mutates its bytes.
+    // `Utf8Validator` (simdutf8's `compat::from_utf8`, plus `core::str::from_utf8` for sequences
+    // split between pieces), which accepts exactly what `core::str::from_utf8` accepts (tested
+    // against it for every split point, in the proptests and by the `utf8` fuzz target). `Text`
+    // has no API that mutates its bytes.
     unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 

@@ -65,7 +65,8 @@ impl Utf8Validator {
                 Err(_) => return Err(InvalidUtf8),
             }
         }
-        match core::str::from_utf8(input) {
+        // simdutf8's `compat` flavour reports `valid_up_to` and `error_len` as `std` does.
+        match simdutf8::compat::from_utf8(input) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 let tail = &input[e.valid_up_to()..];

@@ -1,5 +1,6 @@
 //! Properties that must hold for any input: the frame codec round-trips, masking is its own
-//! inverse at any offset, and messages survive any fragmentation, any masking keys and any way
+//! inverse at any offset, UTF-8 validation agrees with `std` however the input is cut, and
+//! messages survive any fragmentation, any masking keys and any way
 //! the byte stream is cut into reads, in both directions.
 
 mod common;
@@ -9,6 +10,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rfc6455::frame::{apply_mask, apply_mask_naive, FrameHeader, Opcode};
+use rfc6455::utf8::Utf8Validator;
 use rfc6455::{Config, Connection, DataKind, Event, Message, ProtocolError, Role, Status};
 
 // ---------------------------------------------------------------- frame header codec
@@ -156,6 +158,59 @@ proptest! {
         }
         prop_assert_eq!(&pieces, &whole);
         prop_assert_eq!(whole, masked(&data, Some(key)));
+    }
+}
+
+// ---------------------------------------------------------------- UTF-8 (§8.1)
+
+/// Bytes that are often UTF-8 and often nearly so: text, random bytes, or text with a byte
+/// flipped or cut.
+fn utf8ish() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        any::<String>().prop_map(String::into_bytes),
+        vec(any::<u8>(), 0..64),
+        (any::<String>(), any::<Index>(), any::<u8>()).prop_map(|(s, at, b)| {
+            let mut v = s.into_bytes();
+            if !v.is_empty() {
+                let i = at.index(v.len());
+                v[i] = b;
+            }
+            v
+        }),
+        (any::<String>(), any::<Index>()).prop_map(|(s, at)| {
+            let v = s.into_bytes();
+            let end = at.index(v.len() + 1);
+            v[..end].to_vec()
+        }),
+    ]
+}
+
+proptest! {
+    /// The validator (SIMD for whole pieces) agrees with `std` for any input cut anywhere, and
+    /// fails on the first piece after which the input can no longer be UTF-8, never later.
+    #[test]
+    fn the_utf8_validator_agrees_with_std_however_the_input_is_cut(
+        bytes in utf8ish(),
+        a in any::<Index>(),
+        b in any::<Index>(),
+    ) {
+        let (mut i, mut j) = (a.index(bytes.len() + 1), b.index(bytes.len() + 1));
+        if i > j {
+            core::mem::swap(&mut i, &mut j);
+        }
+        let mut v = Utf8Validator::new();
+        for (start, end) in [(0, i), (i, j), (j, bytes.len())] {
+            let fed = v.feed(&bytes[start..end]).is_ok();
+            let certain_error = matches!(
+                core::str::from_utf8(&bytes[..end]),
+                Err(e) if e.error_len().is_some()
+            );
+            prop_assert_eq!(fed, !certain_error, "prefix of {} bytes", end);
+            if !fed {
+                return Ok(());
+            }
+        }
+        prop_assert_eq!(v.finish().is_ok(), core::str::from_utf8(&bytes).is_ok());
     }
 }
 
