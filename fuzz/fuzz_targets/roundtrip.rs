@@ -154,10 +154,17 @@ fn send_all(conn: &mut Connection, msgs: &[Msg], payloads: &[Message], socket: S
     drain(conn, socket)
 }
 
-/// Reads `wire` in chunks, returns the events.
-fn read_all(conn: &mut Connection, wire: &[u8], sizes: &[usize]) -> Vec<Event> {
+/// At most about this many chunks per read: a large message read byte by byte would take most of
+/// the time (the connection targets cover tiny reads of large frames).
+const MAX_CHUNKS: usize = 1024;
+
+/// Reads `wire` in chunks of `sizes` (at least `wire.len() / MAX_CHUNKS` bytes each), returns the
+/// events.
+fn read_all(conn: &mut Connection, wire: &[u8], sizes: &[usize; 3]) -> Vec<Event> {
+    let floor = wire.len() / MAX_CHUNKS;
+    let sizes = sizes.map(|s| s.max(floor));
     let mut events = Vec::new();
-    for chunk in chunks(wire, sizes) {
+    for chunk in chunks(wire, &sizes) {
         conn.receive(chunk);
         while let Some(e) = conn.poll_event() {
             events.push(e);

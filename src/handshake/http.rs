@@ -82,25 +82,40 @@ pub(crate) fn header_scratch(
     vec![httparse::EMPTY_HEADER; limits.max_headers.min(most)]
 }
 
-/// Owned copy of httparse's headers.
 /// Header fields of a parsed request or response, owned: (name as sent, raw value), in order.
+///
+/// Two allocations however many fields: the names and values are copied end to end into one
+/// buffer, and each field is a pair of ranges into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Fields(Vec<(alloc::string::String, Vec<u8>)>);
+pub(crate) struct Fields {
+    text: Vec<u8>,
+    /// Per field: name start, value start, value end (the name ends where the value starts).
+    spans: Vec<(usize, usize, usize)>,
+}
 
 impl Fields {
     /// Copies httparse's borrowed headers.
     pub(crate) fn own(headers: &[httparse::Header<'_>]) -> Self {
-        Self(
-            headers
-                .iter()
-                .map(|h| (alloc::string::String::from(h.name), h.value.to_vec()))
-                .collect(),
-        )
+        let len = headers.iter().map(|h| h.name.len() + h.value.len()).sum();
+        let mut text = Vec::with_capacity(len);
+        let mut spans = Vec::with_capacity(headers.len());
+        for h in headers {
+            let name = text.len();
+            text.extend_from_slice(h.name.as_bytes());
+            let value = text.len();
+            text.extend_from_slice(h.value);
+            spans.push((name, value, text.len()));
+        }
+        Self { text, spans }
     }
 
     /// All fields in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        self.spans.iter().map(|&(name, value, end)| {
+            // Names were httparse `&str`s (tokens), so this never falls back.
+            let name = core::str::from_utf8(&self.text[name..value]).unwrap_or("");
+            (name, &self.text[value..end])
+        })
     }
 
     /// Values of every field named `name` (ASCII case-insensitive, RFC 6455 §4.1), in order.

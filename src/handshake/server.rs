@@ -328,15 +328,16 @@ impl Request {
     where
         F: FnOnce(&Self) -> Result<Accept, Vec<u8>>,
     {
-        if let Err(e) = self.validate() {
-            return Answer::refused(e);
-        }
+        let key = match self.validate() {
+            Ok(key) => key,
+            Err(e) => return Answer::refused(e),
+        };
         match decide(self) {
             Err(rejection) => Answer {
                 response: rejection,
                 result: Err(HandshakeError::Rejected),
             },
-            Ok(accept) => match self.accept(&accept) {
+            Ok(accept) => match self.respond(key, &accept) {
                 Ok(response) => Answer {
                     response,
                     result: Ok(()),
@@ -357,6 +358,11 @@ impl Request {
     /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
     pub fn accept(&self, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
         let key = self.validate()?;
+        self.respond(key, accept)
+    }
+
+    /// [`accept`](Self::accept) for a request already validated, whose key is `key`.
+    fn respond(&self, key: &str, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
         if let Some(protocol) = &accept.protocol {
             // §4.2.2: "The value chosen MUST be derived from the client's handshake, specifically by selecting one
             // of the values from the |Sec-WebSocket-Protocol| field that the server is willing to use"
