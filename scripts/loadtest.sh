@@ -20,6 +20,8 @@
 #   GEN_THREADS   load generator threads (default 1)
 #   LOADTEST_OUT  where to write the table (default target/loadtest/table.md)
 #   SKIP_BUILD    1: do not run cargo build
+#   BASELINE      a git revision: also run our echo_server as built at that revision, as server
+#                 "rfc6455@REV" (never counted as a peer), for a before/after in the same run
 # Logs: target/loadtest/servers.log (the servers' stderr), target/loadtest/runs.csv (every run).
 set -euo pipefail
 
@@ -28,6 +30,21 @@ cd "$ROOT"
 TARGET="$ROOT/target"
 OUT="${LOADTEST_OUT:-$TARGET/loadtest/table.md}"
 mkdir -p "$TARGET/loadtest"
+
+BASELINE_BIN=""
+if [ -n "${BASELINE:-}" ]; then
+    # Built first, into the same target directory (the dependencies are shared), and copied
+    # out before the current sources build the same example path.
+    SRC="$TARGET/loadtest/baseline-src"
+    rm -rf "$SRC"
+    mkdir -p "$SRC"
+    git archive "$BASELINE" | tar -x -C "$SRC"
+    cargo build --release --example echo_server --manifest-path "$SRC/Cargo.toml" --target-dir "$TARGET"
+    BASELINE_BIN="$TARGET/loadtest/echo_server-baseline"
+    cp "$TARGET/release/examples/echo_server" "$BASELINE_BIN"
+    # Make sure the current sources' example is rebuilt over it.
+    touch examples/echo_server.rs
+fi
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release --example echo_server
@@ -46,6 +63,11 @@ cp "$TARGET/release/examples/echo_server" "$BIN/examples/"
 for b in runner loadgen echo-tokio-tungstenite echo-tungstenite echo-fastwebsockets echo-tokio-websockets; do
     cp "$TARGET/release/$b" "$BIN/"
 done
+EXTRA=()
+if [ -n "$BASELINE_BIN" ]; then
+    cp "$BASELINE_BIN" "$BIN/examples/echo_server-baseline"
+    EXTRA+=(--server "rfc6455@$(git rev-parse --short "$BASELINE")=$BIN/examples/echo_server-baseline")
+fi
 
 COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain -- src examples Cargo.toml 2>/dev/null)" ]; then COMMIT="$COMMIT+dirty"; fi
@@ -63,4 +85,5 @@ exec "$BIN/runner" \
     --server "tokio-tungstenite=$BIN/echo-tokio-tungstenite" \
     --server "tungstenite=$BIN/echo-tungstenite" \
     --server "fastwebsockets=$BIN/echo-fastwebsockets" \
-    --server "tokio-websockets=$BIN/echo-tokio-websockets"
+    --server "tokio-websockets=$BIN/echo-tokio-websockets" \
+    ${EXTRA[@]+"${EXTRA[@]}"}
