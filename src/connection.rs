@@ -206,8 +206,13 @@ impl core::fmt::Debug for Connection {
     }
 }
 
-/// Room reserved past the end of a frame being received (see `poll_event`).
+/// Room reserved past the end of a frame being received, so that the read that ends a frame
+/// can take the next frame's start too (see `reserve_payload`).
 const READ_SLACK: usize = 16 * 1024;
+
+/// The most reserved at once for a frame's payload before its bytes arrive (see
+/// `reserve_payload`).
+const RESERVE_AHEAD: usize = 1 << 20;
 
 /// Queued Ping/Pong bytes beyond which pongs coalesce (§5.5.3): about 30 full-size pongs.
 const CTRL_QUEUE_LIMIT: usize = 4096;
@@ -410,9 +415,33 @@ impl Connection {
                 if !header.opcode.is_control()
                     && len.saturating_sub(self.rbuf.len()) >= min_missing =>
             {
+                self.reserve_payload(len);
                 Some(&mut self.rbuf)
             }
             _ => None,
+        }
+    }
+
+    /// Makes room in the receive buffer (which starts with the payload of a data frame of `len`
+    /// bytes) for what is still to come, so the buffer does not regrow by small steps, copying
+    /// what it holds each time. The rest of the frame at once (with a little slack for the next
+    /// frame's start) when it is at most [`RESERVE_AHEAD`] or what already arrived; otherwise
+    /// the buffer doubles, when it is nearly full. A peer that declares a large frame and sends
+    /// nothing makes us reserve at most `RESERVE_AHEAD`.
+    fn reserve_payload(&mut self, len: usize) {
+        let have = self.rbuf.len();
+        let missing = len.saturating_sub(have);
+        if missing == 0 {
+            return;
+        }
+        let spare = self.rbuf.capacity() - have;
+        let ahead = RESERVE_AHEAD.max(have);
+        if missing <= ahead {
+            if spare < missing {
+                self.rbuf.reserve(missing + READ_SLACK);
+            }
+        } else if spare < READ_SLACK {
+            self.rbuf.reserve(ahead);
         }
     }
 
@@ -454,13 +483,8 @@ impl Connection {
                         Err(e) => return Some(self.fail(e)),
                     };
                     self.rbuf.advance(n);
-                    if !header.opcode.is_control() && len > self.rbuf.len() {
-                        // The rest of the frame is on its way: make room for all of it now
-                        // (`len` is within `max_frame_size`), rather than growing the buffer by
-                        // doubling and copying what it holds at each step. Untouched capacity
-                        // costs address space, not memory, until the bytes arrive. The slack
-                        // lets the read that ends this frame take the next frame's start too.
-                        self.rbuf.reserve(len - self.rbuf.len() + READ_SLACK);
+                    if !header.opcode.is_control() {
+                        self.reserve_payload(len);
                     }
                     self.read = ReadState::Payload {
                         header,

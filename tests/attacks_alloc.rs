@@ -360,6 +360,46 @@ fn a_declared_length_over_the_message_limit_fails_before_allocating() {
     }
 }
 
+/// A frame within the limits whose header declares 16 MiB (the default `max_frame_size`) and
+/// whose bytes then trickle in: the receive buffer reserves at most 1 MiB ahead of what arrived
+/// (room for the whole rest only once it is that close), so 14 bytes cannot make us reserve
+/// 16 MiB; and it grows by doubling, not per piece.
+#[test]
+fn a_large_declared_frame_reserves_little_until_its_bytes_arrive() {
+    for role in BOTH {
+        let mut c = conn(role, Config::default());
+        let declared = 16usize << 20;
+        let wire = Raw::binary(vec![7u8; declared]).to(role).bytes();
+        let header = wire.len() - declared;
+        let (events, stats) = measure(|| feed(&mut c, &wire[..header + 100]));
+        assert_eq!(events, vec![]);
+        assert!(
+            stats.largest <= (1 << 20) + (64 << 10),
+            "{role:?}: the header alone reserved {stats:?}"
+        );
+        // The next 3 MiB, as an adapter would read them: at most about twice what arrived.
+        let (_, stats) = measure(|| {
+            for piece in wire[header + 100..header + (3 << 20)].chunks(64 << 10) {
+                assert_eq!(feed(&mut c, piece), vec![]);
+            }
+        });
+        assert!(
+            stats.largest <= 2 * (3 << 20) + (64 << 10),
+            "{role:?}: {stats:?}"
+        );
+        assert!(
+            stats.count < 40,
+            "{role:?}: the buffer grew piece by piece: {stats:?}"
+        );
+        // And the frame comes out whole.
+        let (events, _) = measure(|| feed(&mut c, &wire[header + (3 << 20)..]));
+        match events.as_slice() {
+            [Event::Message(m)] => assert_eq!(m.len(), declared, "{role:?}"),
+            other => panic!("{role:?}: {:?}", other.len()),
+        }
+    }
+}
+
 // ------------------------------------------------------------------ fragment floods
 
 /// A message of a million 1-byte fragments, read in 64 KiB chunks as an adapter reads: the
