@@ -401,8 +401,8 @@ impl Connection {
 
     /// For the adapters: the receive buffer itself, to read socket bytes straight into its spare
     /// capacity (no copy through a stack buffer), when the payload of a data frame is arriving
-    /// and at least `min_missing` bytes of it are still to come. Capacity for the whole frame
-    /// was reserved when its header was decoded. `None`: use [`receive`](Self::receive).
+    /// and at least `min_missing` bytes of it are still to come; room is reserved first
+    /// ([`reserve_payload`](Self::reserve_payload)). `None`: use [`receive`](Self::receive).
     ///
     /// Only appending is allowed; what the buffer holds must be left alone.
     #[cfg(feature = "tokio")]
@@ -842,12 +842,12 @@ impl Connection {
 
     /// Queues a text message in one frame.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
-        self.send_whole(Opcode::Text, text.as_bytes())
+        self.send_whole(Opcode::Text, text.as_bytes(), None)
     }
 
     /// Queues a binary message in one frame.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
-        self.send_whole(Opcode::Binary, data)
+        self.send_whole(Opcode::Binary, data, None)
     }
 
     /// Queues a message in one frame. A server queues a large payload without copying it (the
@@ -858,35 +858,21 @@ impl Connection {
             Message::Text(t) => (Opcode::Text, t.as_bytes()),
             Message::Binary(b) => (Opcode::Binary, b),
         };
-        if self.rng.is_none() && data.len() >= SHARE_MIN && !self.compresses(data.len()) {
-            self.check_send_whole()?;
-            let header = frame_header(opcode, true, 0, data.len(), None);
-            self.out.push_frame_shared(&header, data.clone());
-            return Ok(());
-        }
-        self.send_whole(opcode, data)
+        self.send_whole(opcode, data, Some(data))
     }
 
-    fn check_send_whole(&self) -> Result<(), SendError> {
+    /// Queues a message in one frame: compressed if negotiated and worth it; else, for a server
+    /// given the payload as `shared` [`Bytes`] of at least [`SHARE_MIN`], without a copy.
+    fn send_whole(
+        &mut self,
+        opcode: Opcode,
+        data: &[u8],
+        shared: Option<&Bytes>,
+    ) -> Result<(), SendError> {
         self.check_send_data()?;
         if self.outgoing.is_some() {
             return Err(SendError::MessageInProgress);
         }
-        Ok(())
-    }
-
-    /// Whether a message of `len` bytes goes out compressed (RFC 7692).
-    fn compresses(&self, len: usize) -> bool {
-        #[cfg(feature = "deflate")]
-        if let Some(codec) = self.deflate.as_ref() {
-            return codec.should_compress(len);
-        }
-        let _ = len;
-        false
-    }
-
-    fn send_whole(&mut self, opcode: Opcode, data: &[u8]) -> Result<(), SendError> {
-        self.check_send_whole()?;
         #[cfg(feature = "deflate")]
         if let Some(codec) = self.deflate.as_mut() {
             if codec.should_compress(data.len()) {
@@ -903,7 +889,13 @@ impl Connection {
                 return Ok(());
             }
         }
-        self.queue_data_frame(opcode, true, data);
+        match shared {
+            Some(bytes) if self.rng.is_none() && bytes.len() >= SHARE_MIN => {
+                let header = frame_header(opcode, true, 0, bytes.len(), None);
+                self.out.push_frame_shared(&header, bytes.clone());
+            }
+            _ => self.queue_data_frame(opcode, true, data),
+        }
         Ok(())
     }
 

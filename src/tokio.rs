@@ -282,26 +282,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     }
                 }
             }
+            // `Ok(true)`: the peer closed its side.
             let read = if let Some(payload) = self.conn.payload_buffer(READ_CHUNK) {
                 // Inside a large frame: read straight into the frame's reserved buffer.
-                match std::pin::pin!(self.stream.read_buf(payload)).poll(cx) {
-                    Poll::Ready(Ok(0)) => Poll::Ready(Ok(true)),
-                    Poll::Ready(Ok(_)) => Poll::Ready(Ok(false)),
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
-                }
+                std::pin::pin!(self.stream.read_buf(payload))
+                    .poll(cx)
+                    .map_ok(|n| n == 0)
             } else {
                 let mut storage = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
                 let mut buf = ReadBuf::uninit(&mut storage);
-                match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(true)),
-                    Poll::Ready(Ok(())) => {
-                        self.conn.receive(buf.filled());
-                        Poll::Ready(Ok(false))
-                    }
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
-                }
+                let conn = &mut self.conn;
+                Pin::new(&mut self.stream)
+                    .poll_read(cx, &mut buf)
+                    .map_ok(|()| {
+                        conn.receive(buf.filled());
+                        buf.filled().is_empty()
+                    })
             };
             match read {
                 Poll::Ready(Ok(eof)) => {
