@@ -6,7 +6,9 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+#[cfg(feature = "tokio")]
+use bytes::buf::Limit;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rand::RngCore;
 
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
@@ -161,6 +163,9 @@ pub struct Connection {
     // Input.
     rbuf: BytesMut,
     read: ReadState,
+    /// Payload length of the last data frame whose header arrived: the likely size of the next
+    /// one, for reading it straight into its buffer (`read_buffer`).
+    last_data_len: usize,
     incoming: Option<Incoming>,
     pending: Option<Event>,
     eof: bool,
@@ -206,9 +211,19 @@ impl core::fmt::Debug for Connection {
     }
 }
 
-/// Room reserved past the end of a frame being received, so that the read that ends a frame
-/// can take the next frame's start too (see `reserve_payload`).
-const READ_SLACK: usize = 16 * 1024;
+/// Room reserved, and read, past the end of a frame being received: the read that ends a frame
+/// takes the next frame's header too, so the next frame's payload can be read straight into
+/// its buffer. No more: what follows the frame stays in the receive buffer when the frame's
+/// payload is handed out, and is copied when the buffer regrows for the next payload.
+const READ_SLACK: usize = FrameHeader::MAX_LEN;
+
+/// The most reserved for a frame whose header has not arrived yet, on the guess that it is as
+/// large as the last one (see `read_buffer`).
+#[cfg(feature = "tokio")]
+const NEXT_FRAME_AHEAD: usize = 64 * 1024;
+
+/// Spare room below which the buffer of a frame larger than [`RESERVE_AHEAD`] doubles.
+const REGROW_BELOW: usize = 16 * 1024;
 
 /// The most reserved at once for a frame's payload before its bytes arrive (see
 /// `reserve_payload`).
@@ -254,6 +269,7 @@ impl Connection {
             config,
             rng,
             rbuf: BytesMut::new(),
+            last_data_len: 0,
             read: ReadState::Header,
             incoming: None,
             pending: None,
@@ -400,25 +416,46 @@ impl Connection {
     }
 
     /// For the adapters: the receive buffer itself, to read socket bytes straight into its spare
-    /// capacity (no copy through a stack buffer), when the payload of a data frame is arriving
-    /// and at least `min_missing` bytes of it are still to come; room is reserved first
-    /// ([`reserve_payload`](Self::reserve_payload)). `None`: use [`receive`](Self::receive).
+    /// capacity (no copy through a stack buffer), when at least `min_read` bytes are expected:
+    /// inside the payload of a data frame with that much still to come, or between frames when
+    /// the last data frame was at least that large (a peer that sends large messages tends to
+    /// go on). Room is reserved first ([`reserve_payload`](Self::reserve_payload)). `None`: read
+    /// into a small buffer and pass it to [`receive`](Self::receive).
     ///
-    /// Only appending is allowed; what the buffer holds must be left alone.
+    /// The buffer comes limited to the rest of the frame (or the size of the last one) and the
+    /// longest header after it ([`READ_SLACK`]). Only appending is allowed; what the buffer holds
+    /// must be left alone. When the read would block, call
+    /// [`release_read_buffer`](Self::release_read_buffer).
     #[cfg(feature = "tokio")]
-    pub(crate) fn payload_buffer(&mut self, min_missing: usize) -> Option<&mut BytesMut> {
+    pub(crate) fn read_buffer(&mut self, min_read: usize) -> Option<Limit<&mut BytesMut>> {
         if self.input_done() || self.eof {
             return None;
         }
-        match self.read {
-            ReadState::Payload { header, len, .. }
-                if !header.opcode.is_control()
-                    && len.saturating_sub(self.rbuf.len()) >= min_missing =>
-            {
+        let want = match self.read {
+            ReadState::Payload { header, len, .. } if !header.opcode.is_control() => {
+                if len.saturating_sub(self.rbuf.len()) < min_read {
+                    return None;
+                }
                 self.reserve_payload(len);
-                Some(&mut self.rbuf)
+                len - self.rbuf.len()
             }
-            _ => None,
+            ReadState::Header if self.last_data_len >= min_read => {
+                let want = self.last_data_len.min(NEXT_FRAME_AHEAD);
+                self.rbuf.reserve(want + READ_SLACK);
+                want
+            }
+            _ => return None,
+        };
+        Some((&mut self.rbuf).limit(want + READ_SLACK))
+    }
+
+    /// For the adapters: a read into [`read_buffer`](Self::read_buffer) would block. Between
+    /// frames with nothing buffered, the room reserved for the next frame is given back, so an
+    /// idle connection holds no receive buffer, whatever it received before.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn release_read_buffer(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
         }
     }
 
@@ -440,7 +477,7 @@ impl Connection {
             if spare < missing {
                 self.rbuf.reserve(missing + READ_SLACK);
             }
-        } else if spare < READ_SLACK {
+        } else if spare < REGROW_BELOW {
             self.rbuf.reserve(ahead);
         }
     }
@@ -484,6 +521,7 @@ impl Connection {
                     };
                     self.rbuf.advance(n);
                     if !header.opcode.is_control() {
+                        self.last_data_len = len;
                         self.reserve_payload(len);
                     }
                     self.read = ReadState::Payload {
@@ -1181,4 +1219,84 @@ fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod read_buffer_tests {
+    use super::*;
+    use crate::message::Message;
+    use alloc::vec;
+
+    /// The bytes a client puts on the wire for `messages`.
+    fn client_wire(messages: &[Message]) -> Vec<u8> {
+        let mut client = Connection::new(Role::Client, Config::default());
+        let mut wire = Vec::new();
+        for m in messages {
+            client.send(m).unwrap();
+            loop {
+                let out = client.data_to_send();
+                if out.is_empty() {
+                    break;
+                }
+                let n = out.len();
+                wire.extend_from_slice(out);
+                client.mark_sent(n);
+            }
+        }
+        wire
+    }
+
+    fn large() -> Message {
+        Message::binary(vec![7u8; 64 * 1024])
+    }
+
+    #[test]
+    fn a_read_into_a_payload_stops_at_the_frame_end_and_the_next_header() {
+        let wire = client_wire(&[large()]);
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.receive(&wire[..100]);
+        assert_eq!(server.poll_event(), None);
+        let rest = wire.len() - 100;
+        let buf = server.read_buffer(16 * 1024).expect("inside a large frame");
+        assert_eq!(buf.remaining_mut(), rest + READ_SLACK);
+        assert!(buf.get_ref().capacity() - buf.get_ref().len() >= rest);
+        // Under `min_read` to go: the adapter reads through its own small buffer.
+        server.receive(&wire[100..wire.len() - 1000]);
+        assert_eq!(server.poll_event(), None);
+        assert!(server.read_buffer(16 * 1024).is_none());
+    }
+
+    #[test]
+    fn after_a_large_frame_the_next_is_read_into_its_buffer_and_released_when_idle() {
+        let wire = client_wire(&[large()]);
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.receive(&wire);
+        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+        assert_eq!(server.poll_event(), None);
+        let buf = server
+            .read_buffer(16 * 1024)
+            .expect("a large frame came last");
+        assert_eq!(buf.remaining_mut(), 64 * 1024 + READ_SLACK);
+        // The read would block: an idle connection keeps no receive buffer.
+        server.release_read_buffer();
+        assert_eq!(server.rbuf.capacity(), 0);
+    }
+
+    #[test]
+    fn the_guess_for_the_next_frame_is_bounded_and_small_frames_read_through_the_adapter() {
+        let huge = Message::binary(vec![1u8; 1 << 20]);
+        let small = Message::binary(vec![2u8; 16]);
+        let wire = client_wire(&[huge.clone(), small.clone()]);
+        let mut server = Connection::new(Role::Server, Config::default());
+        let split = wire.len() - 22; // the 16-byte frame: 2 + 4 bytes of header
+        server.receive(&wire[..split]);
+        assert_eq!(server.poll_event(), Some(Event::Message(huge)));
+        let buf = server
+            .read_buffer(16 * 1024)
+            .expect("a large frame came last");
+        assert_eq!(buf.remaining_mut(), NEXT_FRAME_AHEAD + READ_SLACK);
+        server.receive(&wire[split..]);
+        assert_eq!(server.poll_event(), Some(Event::Message(small)));
+        assert!(server.read_buffer(16 * 1024).is_none());
+    }
 }

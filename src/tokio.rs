@@ -37,7 +37,8 @@ use crate::upgrade;
 use crate::{Config, Role, Status};
 
 /// Bytes read per call, into a buffer on the stack: an idle connection holds no read buffer.
-/// Inside a frame with more than this still to come, reads go straight into the frame's buffer.
+/// When more than this is expected (inside a large frame, or after one), reads go straight into
+/// the receive buffer ([`Connection::read_buffer`]).
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Slices per vectored write: a burst of frames with shared payloads leaves in one `writev`.
@@ -283,11 +284,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
             }
             // `Ok(true)`: the peer closed its side.
-            let read = if let Some(payload) = self.conn.payload_buffer(READ_CHUNK) {
-                // Inside a large frame: read straight into the frame's reserved buffer.
-                std::pin::pin!(self.stream.read_buf(payload))
-                    .poll(cx)
-                    .map_ok(|n| n == 0)
+            let read = if let Some(mut buf) = self.conn.read_buffer(READ_CHUNK) {
+                // A large frame is arriving, or likely next: read straight into its buffer.
+                let read = std::pin::pin!(self.stream.read_buf(&mut buf)).poll(cx);
+                if read.is_pending() {
+                    self.conn.release_read_buffer();
+                }
+                read.map_ok(|n| n == 0)
             } else {
                 let mut storage = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
                 let mut buf = ReadBuf::uninit(&mut storage);
