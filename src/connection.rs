@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 #[cfg(feature = "tokio")]
-use bytes::buf::Limit;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{buf::Limit, BufMut};
+use bytes::{Buf, Bytes, BytesMut};
 use rand::RngCore;
 
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
