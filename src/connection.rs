@@ -412,6 +412,7 @@ impl Connection {
         if self.input_done() || self.eof {
             return;
         }
+        self.reserve_for_payload();
         self.rbuf.extend_from_slice(data);
     }
 
@@ -459,12 +460,29 @@ impl Connection {
         }
     }
 
+    /// Inside the payload of a data frame, makes room for it ([`reserve_payload`]) before more
+    /// of its bytes are appended.
+    ///
+    /// Room is made when bytes arrive, not when the header is decoded: by then the payload of
+    /// the frame before, which shares the buffer's allocation until it is dropped, is often
+    /// gone (an echo has written it), and the allocation is reused in place instead of a new
+    /// one being made for every message.
+    ///
+    /// [`reserve_payload`]: Self::reserve_payload
+    fn reserve_for_payload(&mut self) {
+        if let ReadState::Payload { header, len, .. } = self.read {
+            if !header.opcode.is_control() {
+                self.reserve_payload(len);
+            }
+        }
+    }
+
     /// Makes room in the receive buffer (which starts with the payload of a data frame of `len`
     /// bytes) for what is still to come, so the buffer does not regrow by small steps, copying
     /// what it holds each time. The rest of the frame at once (with a little slack for the next
     /// frame's start) when it is at most [`RESERVE_AHEAD`] or what already arrived; otherwise
     /// the buffer doubles, when it is nearly full. A peer that declares a large frame and sends
-    /// nothing makes us reserve at most `RESERVE_AHEAD`.
+    /// nothing makes us reserve nothing; one that sends a little, at most `RESERVE_AHEAD`.
     fn reserve_payload(&mut self, len: usize) {
         let have = self.rbuf.len();
         let missing = len.saturating_sub(have);
@@ -522,7 +540,6 @@ impl Connection {
                     self.rbuf.advance(n);
                     if !header.opcode.is_control() {
                         self.last_data_len = len;
-                        self.reserve_payload(len);
                     }
                     self.read = ReadState::Payload {
                         header,
@@ -1280,6 +1297,46 @@ mod read_buffer_tests {
         // The read would block: an idle connection keeps no receive buffer.
         server.release_read_buffer();
         assert_eq!(server.rbuf.capacity(), 0);
+    }
+
+    /// Receives one 64 KiB frame and the next frame's header, as a read limited by
+    /// `read_buffer` leaves them, and returns the first frame's payload.
+    fn first_of_two(server: &mut Connection, wire: &[u8]) -> Bytes {
+        let one = wire.len() / 2;
+        server.receive(&wire[..one + READ_SLACK]);
+        let Some(Event::Message(Message::Binary(first))) = server.poll_event() else {
+            panic!("expected the first message");
+        };
+        assert_eq!(server.poll_event(), None);
+        first
+    }
+
+    #[test]
+    fn the_next_payload_reuses_the_buffer_of_a_payload_already_dropped() {
+        let wire = client_wire(&[large(), large()]);
+        let mut server = Connection::new(Role::Server, Config::default());
+        let first = first_of_two(&mut server, &wire);
+        let start = first.as_ptr() as usize;
+        drop(first); // as an echo does once it has written the message
+        let buf = server.read_buffer(16 * 1024).expect("inside a large frame");
+        let next = buf.get_ref().as_ptr() as usize;
+        // The allocation began with the first frame's header, just before its payload.
+        assert!((start - FrameHeader::MAX_LEN..=start).contains(&next));
+        server.receive(&wire[wire.len() / 2 + READ_SLACK..]);
+        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+    }
+
+    #[test]
+    fn a_payload_still_held_is_never_overwritten_by_the_next_frame() {
+        let wire = client_wire(&[large(), Message::binary(vec![9u8; 64 * 1024])]);
+        let mut server = Connection::new(Role::Server, Config::default());
+        let first = first_of_two(&mut server, &wire);
+        server.receive(&wire[wire.len() / 2 + READ_SLACK..]);
+        let Some(Event::Message(second)) = server.poll_event() else {
+            panic!("expected the second message");
+        };
+        assert!(first.iter().all(|&b| b == 7));
+        assert!(second.as_bytes().iter().all(|&b| b == 9));
     }
 
     #[test]
