@@ -1,6 +1,10 @@
 //! Masking (RFC 6455 §5.3) beside `memcpy` of the same size, the physical limit of a pass over
 //! the payload, and beside the byte-at-a-time definition.
 //!
+//! `client_send/rfc6455/SIZE`: a client's whole path for one binary message of SIZE bytes
+//! (`Connection::send`, then `data_to_send` and `mark_sent` until drained): the payload is copied
+//! into the outgoing queue and masked, beside `client_send/memcpy/SIZE`, one copy of it.
+//!
 //! `cargo bench --bench mask`
 
 // criterion_group! generates an undocumented public function.
@@ -8,6 +12,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rfc6455::frame::{apply_mask, apply_mask_naive};
+use rfc6455::{Config, Connection, Message, Role};
 
 const SIZES: [(usize, &str); 5] = [
     (16, "16B"),
@@ -43,5 +48,36 @@ fn mask(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mask);
+fn client_send(c: &mut Criterion) {
+    let mut group = c.benchmark_group("client_send");
+    for (size, name) in [SIZES[1], SIZES[2], SIZES[3]] {
+        group.throughput(Throughput::Bytes(size as u64));
+        let message = Message::binary(vec![0x5au8; size]);
+        let mut client = Connection::new(Role::Client, Config::default());
+        group.bench_with_input(BenchmarkId::new("rfc6455", name), &size, |b, _| {
+            b.iter(|| {
+                client.send(black_box(&message)).unwrap();
+                loop {
+                    let n = black_box(client.data_to_send()).len();
+                    if n == 0 {
+                        break;
+                    }
+                    client.mark_sent(n);
+                }
+            });
+        });
+        let src = vec![0xa5u8; size];
+        let mut dst = Vec::with_capacity(size + 14);
+        group.bench_with_input(BenchmarkId::new("memcpy", name), &size, |b, _| {
+            b.iter(|| {
+                dst.clear();
+                dst.extend_from_slice(black_box(&src));
+                black_box(&dst);
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mask, client_send);
 criterion_main!(benches);

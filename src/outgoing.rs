@@ -185,17 +185,27 @@ impl OutQueue {
     }
 }
 
+/// Bytes of payload copied, then masked, at a time: small enough that the masking pass finds
+/// them still in the L1 cache, so a client's payload is read from memory once, not twice.
+const MASK_STEP: usize = 8 * 1024;
+
 /// Encodes a frame into `buf`: its header, then the payload `parts`, masked if `header.mask`
 /// is set (§5.3).
 pub(crate) fn encode_frame(buf: &mut Vec<u8>, header: &FrameHeader, parts: &[&[u8]]) {
     buf.reserve(header.encoded_len() + header.payload_len as usize);
     header.encode_to_vec(buf);
-    let start = buf.len();
-    for part in parts {
-        buf.extend_from_slice(part);
-    }
-    if let Some(key) = header.mask {
-        apply_mask(&mut buf[start..], key, 0);
+    let Some(key) = header.mask else {
+        for part in parts {
+            buf.extend_from_slice(part);
+        }
+        return;
+    };
+    let mut offset = 0;
+    for piece in parts.iter().flat_map(|part| part.chunks(MASK_STEP)) {
+        let at = buf.len();
+        buf.extend_from_slice(piece);
+        apply_mask(&mut buf[at..], key, offset);
+        offset += piece.len();
     }
 }
 
