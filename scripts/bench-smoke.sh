@@ -19,4 +19,7 @@ cargo test --release --manifest-path loadtest/Cargo.toml --target-dir "$ROOT/tar
 echo "=== bench-smoke: SMOKE=1 scripts/loadtest.sh ==="
 SMOKE=1 LOADTEST_OUT="$ROOT/target/loadtest/smoke-table.md" bash scripts/loadtest.sh
 
+echo "=== bench-smoke: scripts/pinned-ab.sh, one short round ==="
+RUNS=1 DURATION=0.3 SKIP_BUILD=1 bash scripts/pinned-ab.sh
+
 echo "=== bench-smoke: passed in $((SECONDS / 60))m$((SECONDS % 60))s ==="

@@ -432,15 +432,16 @@ impl Connection {
         if self.input_done() || self.eof {
             return None;
         }
-        let want = match self.read {
-            ReadState::Payload { header, len, .. } if !header.opcode.is_control() => {
-                if len.saturating_sub(self.rbuf.len()) < min_read {
+        let want = match (self.read, self.data_payload_len()) {
+            (_, Some(len)) => {
+                let missing = len.saturating_sub(self.rbuf.len());
+                if missing < min_read {
                     return None;
                 }
                 self.reserve_payload(len);
-                len - self.rbuf.len()
+                missing
             }
-            ReadState::Header if self.last_data_len >= min_read => {
+            (ReadState::Header, None) if self.last_data_len >= min_read => {
                 let want = self.last_data_len.min(NEXT_FRAME_AHEAD);
                 self.rbuf.reserve(want + READ_SLACK);
                 want
@@ -470,10 +471,16 @@ impl Connection {
     ///
     /// [`reserve_payload`]: Self::reserve_payload
     fn reserve_for_payload(&mut self) {
-        if let ReadState::Payload { header, len, .. } = self.read {
-            if !header.opcode.is_control() {
-                self.reserve_payload(len);
-            }
+        if let Some(len) = self.data_payload_len() {
+            self.reserve_payload(len);
+        }
+    }
+
+    /// The payload length of the data frame being received, if inside one's payload.
+    fn data_payload_len(&self) -> Option<usize> {
+        match self.read {
+            ReadState::Payload { header, len, .. } if !header.opcode.is_control() => Some(len),
+            _ => None,
         }
     }
 
@@ -1244,21 +1251,13 @@ mod read_buffer_tests {
     use crate::message::Message;
     use alloc::vec;
 
-    /// The bytes a client puts on the wire for `messages`.
+    /// Binary `messages`, each in one masked frame, as a client puts them on the wire.
     fn client_wire(messages: &[Message]) -> Vec<u8> {
-        let mut client = Connection::new(Role::Client, Config::default());
         let mut wire = Vec::new();
         for m in messages {
-            client.send(m).unwrap();
-            loop {
-                let out = client.data_to_send();
-                if out.is_empty() {
-                    break;
-                }
-                let n = out.len();
-                wire.extend_from_slice(out);
-                client.mark_sent(n);
-            }
+            let payload = m.as_bytes();
+            let header = frame_header(Opcode::Binary, true, 0, payload.len(), Some([1, 2, 3, 4]));
+            crate::outgoing::encode_frame(&mut wire, &header, &[payload]);
         }
         wire
     }
