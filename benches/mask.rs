@@ -5,6 +5,9 @@
 //! (`Connection::send`, then `data_to_send` and `mark_sent` until drained): the payload is copied
 //! into the outgoing queue and masked, beside `client_send/memcpy/SIZE`, one copy of it.
 //!
+//! `mask/apply_mask_at_8/SIZE` masks a payload that starts 8 bytes into its allocation, as one
+//! read with its frame header does.
+//!
 //! `cargo bench --bench mask`
 
 // criterion_group! generates an undocumented public function.
@@ -33,6 +36,12 @@ fn mask(c: &mut Criterion) {
         let mut buf = vec![0x5au8; size];
         group.bench_with_input(BenchmarkId::new("apply_mask", name), &size, |b, _| {
             b.iter(|| apply_mask(black_box(&mut buf), key, 0));
+        });
+        // Where a payload sits in a receive buffer: after a client's 8-byte header (2 + 2 + 4
+        // for 126..=65535 bytes), so 8 bytes past the allocation's alignment.
+        let mut framed = vec![0x5au8; size + 8];
+        group.bench_with_input(BenchmarkId::new("apply_mask_at_8", name), &size, |b, _| {
+            b.iter(|| apply_mask(black_box(&mut framed[8..]), key, 0));
         });
         let src = vec![0xa5u8; size];
         let mut dst = vec![0u8; size];
