@@ -27,7 +27,9 @@ use crate::message::Message;
 use crate::upgrade;
 use crate::{Config, Role, Status};
 
-/// Bytes read from the socket per call. On the stack, so an idle connection holds no read buffer.
+/// Bytes read from the socket per call, on the stack, so an idle connection holds no read buffer.
+/// When at least this much of a frame is expected, the read goes straight into the receive
+/// buffer instead ([`Connection::read_with`]).
 const READ_CHUNK: usize = 32 * 1024;
 
 /// Slices per vectored write: a burst of frames with shared payloads leaves in one `writev`.
@@ -319,12 +321,25 @@ impl<S: Stream> WebSocket<S> {
             self.stream.set_read_timeout(wait)?;
             self.armed = wanted;
         }
-        let mut buf = [0u8; READ_CHUNK];
-        match self.stream.read(&mut buf) {
+        let stream = &mut self.stream;
+        // A large frame is arriving, or likely next: read straight into its buffer.
+        let read = match self.conn.read_with(READ_CHUNK, |buf| stream.read(buf)) {
+            Some(read) => read,
+            None => {
+                let mut buf = [0u8; READ_CHUNK];
+                let read = stream.read(&mut buf);
+                if let Ok(n) = read {
+                    self.conn.receive(&buf[..n]);
+                }
+                read
+            }
+        };
+        match read {
             Ok(0) => self.conn.receive_eof(),
-            Ok(n) => self.conn.receive(&buf[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_timeout(&e) => {
+                self.conn.release_read_buffer();
                 let now = self.now();
                 if deadline.is_some_and(|d| d <= now) {
                     self.conn.handle_timeout(now);

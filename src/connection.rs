@@ -218,8 +218,8 @@ impl core::fmt::Debug for Connection {
 const READ_SLACK: usize = FrameHeader::MAX_LEN;
 
 /// The most reserved for a frame whose header has not arrived yet, on the guess that it is as
-/// large as the last one (see `read_buffer`).
-#[cfg(feature = "tokio")]
+/// large as the last one (see `read_room`).
+#[cfg(feature = "std")]
 const NEXT_FRAME_AHEAD: usize = 64 * 1024;
 
 /// Spare room below which the buffer of a frame larger than [`RESERVE_AHEAD`] doubles.
@@ -416,19 +416,17 @@ impl Connection {
         self.rbuf.extend_from_slice(data);
     }
 
-    /// For the adapters: the receive buffer itself, to read socket bytes straight into its spare
-    /// capacity (no copy through a stack buffer), when at least `min_read` bytes are expected:
-    /// inside the payload of a data frame with that much still to come, or between frames when
-    /// the last data frame was at least that large (a peer that sends large messages tends to
-    /// go on). Room is reserved first ([`reserve_payload`](Self::reserve_payload)). `None`: read
-    /// into a small buffer and pass it to [`receive`](Self::receive).
+    /// For the adapters: how many bytes to read straight into the receive buffer (no copy
+    /// through a small buffer on the stack), when at least `min_read` bytes are expected: inside
+    /// the payload of a data frame with that much still to come, or between frames when the last
+    /// data frame was at least that large (a peer that sends large messages tends to go on).
+    /// `None`: read into a small buffer and pass it to [`receive`](Self::receive).
     ///
-    /// The buffer comes limited to the rest of the frame (or the size of the last one) and the
-    /// longest header after it ([`READ_SLACK`]). Only appending is allowed; what the buffer holds
-    /// must be left alone. When the read would block, call
-    /// [`release_read_buffer`](Self::release_read_buffer).
-    #[cfg(feature = "tokio")]
-    pub(crate) fn read_buffer(&mut self, min_read: usize) -> Option<Limit<&mut BytesMut>> {
+    /// Room for that many is reserved first ([`reserve_payload`](Self::reserve_payload)): the
+    /// rest of the frame (or the size of the last one, up to [`NEXT_FRAME_AHEAD`]) and the
+    /// longest header after it ([`READ_SLACK`]).
+    #[cfg(feature = "std")]
+    fn read_room(&mut self, min_read: usize) -> Option<usize> {
         if self.input_done() || self.eof {
             return None;
         }
@@ -448,13 +446,50 @@ impl Connection {
             }
             _ => return None,
         };
-        Some((&mut self.rbuf).limit(want + READ_SLACK))
+        Some(want + READ_SLACK)
     }
 
-    /// For the adapters: a read into [`read_buffer`](Self::read_buffer) would block. Between
+    /// For the async adapter: the receive buffer itself, limited to [`read_room`], to read
+    /// socket bytes into its spare capacity. Only appending is allowed; what the buffer holds
+    /// must be left alone. When the read would block, call
+    /// [`release_read_buffer`](Self::release_read_buffer).
+    ///
+    /// [`read_room`]: Self::read_room
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_buffer(&mut self, min_read: usize) -> Option<Limit<&mut BytesMut>> {
+        let room = self.read_room(min_read)?;
+        Some((&mut self.rbuf).limit(room))
+    }
+
+    /// For the blocking adapter: when [`read_room`] says so, calls `read` once with that many
+    /// zeroed bytes at the end of the receive buffer (a `std::io::Read` wants initialized
+    /// memory; zeroing is one write pass, cheaper than the copy from a stack buffer it replaces)
+    /// and keeps the bytes it reports. `None`: `read` was not called. A read that fails, or
+    /// reports more than it was given, adds nothing.
+    ///
+    /// [`read_room`]: Self::read_room
+    #[cfg(feature = "std")]
+    pub(crate) fn read_with<E>(
+        &mut self,
+        min_read: usize,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Option<Result<usize, E>> {
+        let room = self.read_room(min_read)?;
+        let start = self.rbuf.len();
+        self.rbuf.resize(start + room, 0);
+        let result = read(&mut self.rbuf[start..]);
+        let kept = match &result {
+            Ok(n) if *n <= room => *n,
+            _ => 0,
+        };
+        self.rbuf.truncate(start + kept);
+        Some(result)
+    }
+
+    /// For the adapters: a read into the receive buffer would block (or timed out). Between
     /// frames with nothing buffered, the room reserved for the next frame is given back, so an
     /// idle connection holds no receive buffer, whatever it received before.
-    #[cfg(feature = "tokio")]
+    #[cfg(feature = "std")]
     pub(crate) fn release_read_buffer(&mut self) {
         if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
@@ -1245,7 +1280,7 @@ fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-#[cfg(all(test, feature = "tokio"))]
+#[cfg(all(test, feature = "std"))]
 mod read_buffer_tests {
     use super::*;
     use crate::message::Message;
@@ -1267,6 +1302,7 @@ mod read_buffer_tests {
     }
 
     #[test]
+    #[cfg(feature = "tokio")]
     fn a_read_into_a_payload_stops_at_the_frame_end_and_the_next_header() {
         let wire = client_wire(&[large()]);
         let mut server = Connection::new(Role::Server, Config::default());
@@ -1283,6 +1319,7 @@ mod read_buffer_tests {
     }
 
     #[test]
+    #[cfg(feature = "tokio")]
     fn after_a_large_frame_the_next_is_read_into_its_buffer_and_released_when_idle() {
         let wire = client_wire(&[large()]);
         let mut server = Connection::new(Role::Server, Config::default());
@@ -1311,6 +1348,7 @@ mod read_buffer_tests {
     }
 
     #[test]
+    #[cfg(feature = "tokio")]
     fn the_next_payload_reuses_the_buffer_of_a_payload_already_dropped() {
         let wire = client_wire(&[large(), large()]);
         let mut server = Connection::new(Role::Server, Config::default());
@@ -1339,6 +1377,7 @@ mod read_buffer_tests {
     }
 
     #[test]
+    #[cfg(feature = "tokio")]
     fn the_guess_for_the_next_frame_is_bounded_and_small_frames_read_through_the_adapter() {
         let huge = Message::binary(vec![1u8; 1 << 20]);
         let small = Message::binary(vec![2u8; 16]);
@@ -1354,5 +1393,66 @@ mod read_buffer_tests {
         server.receive(&wire[split..]);
         assert_eq!(server.poll_event(), Some(Event::Message(small)));
         assert!(server.read_buffer(16 * 1024).is_none());
+    }
+
+    #[test]
+    fn a_blocking_read_gets_zeroed_room_to_the_frame_end_and_the_next_header() {
+        let wire = client_wire(&[large(), large()]);
+        let one = wire.len() / 2;
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.receive(&wire[..100]);
+        assert_eq!(server.poll_event(), None);
+        let read = server.read_with(32 * 1024, |buf| {
+            assert_eq!(buf.len(), one - 100 + READ_SLACK);
+            assert!(buf.iter().all(|&b| b == 0));
+            buf.copy_from_slice(&wire[100..one + READ_SLACK]);
+            Ok::<_, ()>(buf.len())
+        });
+        assert_eq!(read, Some(Ok(one - 100 + READ_SLACK)));
+        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+        assert_eq!(server.poll_event(), None);
+        // Inside the second frame: the rest of it, and room for the header of a third.
+        let read = server.read_with(32 * 1024, |buf| {
+            assert_eq!(buf.len(), one - READ_SLACK + READ_SLACK);
+            buf[..one - READ_SLACK].copy_from_slice(&wire[one + READ_SLACK..]);
+            Ok::<_, ()>(one - READ_SLACK)
+        });
+        assert_eq!(read, Some(Ok(one - READ_SLACK)));
+        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+        // Between frames, after a large one: read into the buffer; given back when idle.
+        assert!(server.read_with(32 * 1024, |_| Ok::<_, ()>(0)).is_some());
+        server.release_read_buffer();
+        assert_eq!(server.rbuf.capacity(), 0);
+    }
+
+    #[test]
+    fn a_blocking_read_that_fails_or_overreports_adds_nothing() {
+        let wire = client_wire(&[large()]);
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.receive(&wire[..100]);
+        assert_eq!(server.poll_event(), None);
+        let held = server.rbuf.len();
+        let failed = server.read_with(32 * 1024, |buf| {
+            buf.fill(0xee);
+            Err("timed out")
+        });
+        assert_eq!(failed, Some(Err("timed out")));
+        let over = server.read_with(32 * 1024, |buf| {
+            buf.fill(0xee);
+            Ok::<_, ()>(buf.len() + 1)
+        });
+        assert!(matches!(over, Some(Ok(_))));
+        assert_eq!(server.rbuf.len(), held);
+        server.receive(&wire[100..]);
+        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+    }
+
+    #[test]
+    fn small_frames_are_read_by_the_blocking_adapter_through_its_own_buffer() {
+        let mut server = Connection::new(Role::Server, Config::default());
+        assert!(server.read_with(32 * 1024, |_| Ok::<_, ()>(0)).is_none());
+        let wire = client_wire(&[Message::binary(vec![3u8; 40 * 1024])]);
+        server.receive(&wire[..wire.len() - 1000]);
+        assert!(server.read_with(32 * 1024, |_| Ok::<_, ()>(0)).is_none());
     }
 }
