@@ -29,8 +29,12 @@ use crate::{Config, Role, Status};
 
 /// Bytes read from the socket per call, on the stack, so an idle connection holds no read buffer.
 /// When at least this much of a frame is expected, the read goes straight into the receive
-/// buffer instead ([`Connection::read_with`]).
+/// buffer instead ([`Connection::read_with`]), up to [`MAX_DIRECT_READ`] bytes.
 const READ_CHUNK: usize = 32 * 1024;
+
+/// The most one read straight into the receive buffer asks for (all of it is zeroed first): a
+/// 64 KiB frame with the next frame's header.
+const MAX_DIRECT_READ: usize = 64 * 1024 + crate::frame::FrameHeader::MAX_LEN;
 
 /// Slices per vectored write: a burst of frames with shared payloads leaves in one `writev`.
 const WRITE_SLICES: usize = 16;
@@ -323,7 +327,10 @@ impl<S: Stream> WebSocket<S> {
         }
         let stream = &mut self.stream;
         // A large frame is arriving, or likely next: read straight into its buffer.
-        let read = match self.conn.read_with(READ_CHUNK, |buf| stream.read(buf)) {
+        let read = match self
+            .conn
+            .read_with(READ_CHUNK, MAX_DIRECT_READ, |buf| stream.read(buf))
+        {
             Some(read) => read,
             None => {
                 let mut buf = [0u8; READ_CHUNK];

@@ -164,7 +164,7 @@ pub struct Connection {
     rbuf: BytesMut,
     read: ReadState,
     /// Payload length of the last data frame whose header arrived: the likely size of the next
-    /// one, for reading it straight into its buffer (`read_buffer`).
+    /// one, for reading it straight into its buffer (`read_room`).
     last_data_len: usize,
     incoming: Option<Incoming>,
     pending: Option<Event>,
@@ -462,19 +462,24 @@ impl Connection {
     }
 
     /// For the blocking adapter: when [`read_room`] says so, calls `read` once with that many
-    /// zeroed bytes at the end of the receive buffer (a `std::io::Read` wants initialized
-    /// memory; zeroing is one write pass, cheaper than the copy from a stack buffer it replaces)
-    /// and keeps the bytes it reports. `None`: `read` was not called. A read that fails, or
-    /// reports more than it was given, adds nothing.
+    /// zeroed bytes, at most `max_read`, at the end of the receive buffer, and keeps the bytes
+    /// it reports. `None`: `read` was not called. A read that fails, or reports more than it
+    /// was given, adds nothing.
+    ///
+    /// A `std::io::Read` wants initialized memory: zeroing is one write pass, cheaper than the
+    /// copy from a stack buffer it replaces. But it is repeated for each read, however little
+    /// the read returns, so `max_read` bounds it: zeroing the whole rest of a 1 MiB frame for a
+    /// read that returns one TCP segment would cost more than the copy.
     ///
     /// [`read_room`]: Self::read_room
     #[cfg(feature = "std")]
     pub(crate) fn read_with<E>(
         &mut self,
         min_read: usize,
+        max_read: usize,
         read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Option<Result<usize, E>> {
-        let room = self.read_room(min_read)?;
+        let room = self.read_room(min_read)?.min(max_read);
         let start = self.rbuf.len();
         self.rbuf.resize(start + room, 0);
         let result = read(&mut self.rbuf[start..]);
@@ -1402,7 +1407,7 @@ mod read_buffer_tests {
         let mut server = Connection::new(Role::Server, Config::default());
         server.receive(&wire[..100]);
         assert_eq!(server.poll_event(), None);
-        let read = server.read_with(32 * 1024, |buf| {
+        let read = server.read_with(32 * 1024, 1 << 20, |buf| {
             assert_eq!(buf.len(), one - 100 + READ_SLACK);
             assert!(buf.iter().all(|&b| b == 0));
             buf.copy_from_slice(&wire[100..one + READ_SLACK]);
@@ -1412,7 +1417,7 @@ mod read_buffer_tests {
         assert_eq!(server.poll_event(), Some(Event::Message(large())));
         assert_eq!(server.poll_event(), None);
         // Inside the second frame: the rest of it, and room for the header of a third.
-        let read = server.read_with(32 * 1024, |buf| {
+        let read = server.read_with(32 * 1024, 1 << 20, |buf| {
             assert_eq!(buf.len(), one - READ_SLACK + READ_SLACK);
             buf[..one - READ_SLACK].copy_from_slice(&wire[one + READ_SLACK..]);
             Ok::<_, ()>(one - READ_SLACK)
@@ -1420,7 +1425,9 @@ mod read_buffer_tests {
         assert_eq!(read, Some(Ok(one - READ_SLACK)));
         assert_eq!(server.poll_event(), Some(Event::Message(large())));
         // Between frames, after a large one: read into the buffer; given back when idle.
-        assert!(server.read_with(32 * 1024, |_| Ok::<_, ()>(0)).is_some());
+        assert!(server
+            .read_with(32 * 1024, 1 << 20, |_| Ok::<_, ()>(0))
+            .is_some());
         server.release_read_buffer();
         assert_eq!(server.rbuf.capacity(), 0);
     }
@@ -1432,12 +1439,12 @@ mod read_buffer_tests {
         server.receive(&wire[..100]);
         assert_eq!(server.poll_event(), None);
         let held = server.rbuf.len();
-        let failed = server.read_with(32 * 1024, |buf| {
+        let failed = server.read_with(32 * 1024, 1 << 20, |buf| {
             buf.fill(0xee);
             Err("timed out")
         });
         assert_eq!(failed, Some(Err("timed out")));
-        let over = server.read_with(32 * 1024, |buf| {
+        let over = server.read_with(32 * 1024, 1 << 20, |buf| {
             buf.fill(0xee);
             Ok::<_, ()>(buf.len() + 1)
         });
@@ -1448,11 +1455,42 @@ mod read_buffer_tests {
     }
 
     #[test]
+    fn a_blocking_read_zeroes_at_most_max_read() {
+        let huge = Message::binary(vec![5u8; 1 << 20]);
+        let wire = client_wire(core::slice::from_ref(&huge));
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.receive(&wire[..100]);
+        assert_eq!(server.poll_event(), None);
+        let mut at = 100;
+        while at < wire.len() {
+            let read = server.read_with(32 * 1024, 64 * 1024, |buf| {
+                assert!(buf.len() <= 64 * 1024);
+                let n = buf.len().min(wire.len() - at);
+                buf[..n].copy_from_slice(&wire[at..at + n]);
+                Ok::<_, ()>(n)
+            });
+            match read {
+                Some(Ok(n)) => at += n,
+                // Under 32 KiB to go: through the adapter's own buffer.
+                _ => {
+                    server.receive(&wire[at..]);
+                    at = wire.len();
+                }
+            }
+        }
+        assert_eq!(server.poll_event(), Some(Event::Message(huge)));
+    }
+
+    #[test]
     fn small_frames_are_read_by_the_blocking_adapter_through_its_own_buffer() {
         let mut server = Connection::new(Role::Server, Config::default());
-        assert!(server.read_with(32 * 1024, |_| Ok::<_, ()>(0)).is_none());
+        assert!(server
+            .read_with(32 * 1024, 1 << 20, |_| Ok::<_, ()>(0))
+            .is_none());
         let wire = client_wire(&[Message::binary(vec![3u8; 40 * 1024])]);
         server.receive(&wire[..wire.len() - 1000]);
-        assert!(server.read_with(32 * 1024, |_| Ok::<_, ()>(0)).is_none());
+        assert!(server
+            .read_with(32 * 1024, 1 << 20, |_| Ok::<_, ()>(0))
+            .is_none());
     }
 }
