@@ -5,6 +5,7 @@
 #
 #   bash scripts/pinned-ab.sh                                   # 64 KiB scenario, default servers
 #   bash scripts/pinned-ab.sh --conns 4 --depth 1 --size 1048576
+#   bash scripts/pinned-ab.sh --mode handshake --conns 32
 #   SERVERS="/tmp/echo_server-old target/release/examples/echo_server" bash scripts/pinned-ab.sh
 #
 # Arguments: loadgen's (default: --conns 10 --depth 4 --size 65536).
@@ -57,7 +58,7 @@ for round in $(seq "${RUNS:-4}"); do
             echo "pinned-ab.sh: no result from $bin" >&2
             status=1
         fi
-        echo "round $round $(basename "$bin"): $(echo "$result" | grep -oE '(msgs_per_s|p50_us|p99_us|gen_cpu|server_cpu_us_per_op)=[0-9.]+' | tr '\n' ' ')$faults"
+        echo "round $round $(basename "$bin"): $(echo "$result" | grep -oE '(msgs_per_s|handshakes_per_s|p50_us|p99_us|gen_cpu|server_cpu_us_per_op)=[0-9.]+' | tr '\n' ' ')$faults"
     done
 done
 exit $status
