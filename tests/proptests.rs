@@ -1,7 +1,7 @@
 //! Properties that must hold for any input: the frame codec round-trips, masking is its own
 //! inverse at any offset, UTF-8 validation agrees with `std` however the input is cut, and
 //! messages survive any fragmentation, any masking keys and any way
-//! the byte stream is cut into reads, in both directions.
+//! the byte stream is cut into reads, in both directions, and through both adapters' read paths.
 
 mod common;
 
@@ -526,5 +526,180 @@ proptest! {
         prop_assert_eq!(events, expected);
         prop_assert_eq!(drain(&mut cut), drain(&mut whole));
         prop_assert_eq!(cut.state(), whole.state());
+    }
+}
+
+// ---------------------------------------------------------------- adapters, large messages
+
+/// A stream over `data` whose reads return at most the next of `sizes` (cycled) bytes, then end
+/// of stream; writes go nowhere. What a socket does when a peer's bytes arrive in any pieces.
+struct Pieces {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    next: usize,
+}
+
+impl Pieces {
+    fn new(data: Vec<u8>, sizes: Vec<usize>) -> Self {
+        Self {
+            data,
+            at: 0,
+            sizes,
+            next: 0,
+        }
+    }
+
+    /// How many bytes the next read may return, for a buffer of `room` bytes.
+    fn take(&mut self, room: usize) -> usize {
+        let size = self.sizes[self.next % self.sizes.len()];
+        self.next += 1;
+        size.min(room).min(self.data.len() - self.at)
+    }
+}
+
+impl std::io::Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.take(buf.len());
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl rfc6455::blocking::Stream for Pieces {}
+
+#[cfg(feature = "tokio")]
+impl tokio::io::AsyncRead for Pieces {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self.take(buf.remaining());
+        let at = self.at;
+        buf.put_slice(&self.data[at..at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl tokio::io::AsyncWrite for Pieces {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Binary messages from a few bytes to a few hundred KiB (the adapters read large frames straight
+/// into the receive buffer, small ones through a buffer of their own), each cut into up to 3
+/// fragments anywhere.
+fn large_plan() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<Index>)>> {
+    let len = prop_oneof![0usize..100, 16_000usize..70_000, 100_000usize..300_000];
+    let payload = (len, any::<u8>()).prop_map(|(len, seed)| {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    });
+    vec((payload, vec(any::<Index>(), 0..3)), 1..6)
+}
+
+/// A client's bytes for `plan`, and the messages the server must deliver.
+fn client_bytes(plan: &[(Vec<u8>, Vec<Index>)], seed: u64) -> (Vec<u8>, Vec<Message>) {
+    let mut client = conn_seeded(Role::Client, Config::default(), seed);
+    for (payload, cuts) in plan {
+        let mut ends: Vec<usize> = cuts.iter().map(|i| i.index(payload.len() + 1)).collect();
+        ends.sort_unstable();
+        ends.push(payload.len());
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            let fin = i == ends.len() - 1;
+            client
+                .send_frame(DataKind::Binary, &payload[start..end], fin)
+                .unwrap();
+            start = end;
+        }
+    }
+    let expected = plan
+        .iter()
+        .map(|(p, _)| Message::binary(p.clone()))
+        .collect();
+    (drain(&mut client), expected)
+}
+
+fn large_read_sizes() -> impl Strategy<Value = Vec<usize>> {
+    prop_oneof![
+        vec(1usize..2_000, 1..6),
+        vec(1usize..100_000, 1..6),
+        Just(vec![usize::MAX]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The blocking adapter delivers every message whole, however the socket cuts the bytes.
+    #[test]
+    fn large_messages_reach_a_blocking_server_intact_however_its_reads_are_cut(
+        plan in large_plan(),
+        seed in any::<u64>(),
+        sizes in large_read_sizes(),
+    ) {
+        let (bytes, expected) = client_bytes(&plan, seed);
+        let conn = conn(Role::Server, Config::default());
+        let mut ws = rfc6455::blocking::WebSocket::from_connection(Pieces::new(bytes, sizes), conn);
+        let mut got = Vec::new();
+        // The stream ends without a Close: the read after the last message fails.
+        while let Ok(Some(m)) = ws.read() {
+            got.push(m);
+        }
+        prop_assert_eq!(got, expected);
+    }
+
+    /// The async adapter, likewise.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn large_messages_reach_an_async_server_intact_however_its_reads_are_cut(
+        plan in large_plan(),
+        seed in any::<u64>(),
+        sizes in large_read_sizes(),
+    ) {
+        let (bytes, expected) = client_bytes(&plan, seed);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let got = rt.block_on(async move {
+            let conn = conn(Role::Server, Config::default());
+            let mut ws = rfc6455::tokio::WebSocketStream::from_connection(Pieces::new(bytes, sizes), conn);
+            let mut got = Vec::new();
+            while let Ok(Some(m)) = ws.recv().await {
+                got.push(m);
+            }
+            got
+        });
+        prop_assert_eq!(got, expected);
     }
 }
