@@ -188,9 +188,10 @@ pub struct Connection {
     close_timer: Timer,
     close_timed_out: bool,
 
-    /// permessage-deflate state, when negotiated (RFC 7692).
+    /// permessage-deflate state, when negotiated (RFC 7692). Boxed: it is most of a
+    /// `Connection`'s size, and most connections do without it.
     #[cfg(feature = "deflate")]
-    deflate: Option<crate::deflate::DeflateCodec>,
+    deflate: Option<Box<crate::deflate::DeflateCodec>>,
 
     // Keepalive.
     ping_timer: Timer,
@@ -299,7 +300,7 @@ impl Connection {
     /// frames arrive, within [`Config::max_message_size`].
     #[cfg(feature = "deflate")]
     pub fn with_deflate(mut self, codec: crate::deflate::DeflateCodec) -> Self {
-        self.deflate = Some(codec);
+        self.deflate = Some(Box::new(codec));
         self
     }
 
