@@ -133,10 +133,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
 {
-    let (response, conn) = upgrade::accept(request, config, callback);
+    // The connection is made once the response is out: only the small `Accepted` is held across
+    // the write, so the task future (live as long as the connection) stays small.
+    let (response, accepted) = upgrade::answer(request, config, callback);
     stream.write_all(&response).await?;
     stream.flush().await?;
-    let mut conn = conn?;
+    let mut conn = accepted?.into_connection();
     conn.receive(leftover);
     Ok(WebSocketStream::from_connection(stream, conn))
 }
