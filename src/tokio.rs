@@ -61,7 +61,21 @@ pub async fn connect_with(
 
 /// Performs the client handshake (§4.1) over a connected stream, within
 /// [`Config::handshake_timeout`].
-pub async fn client<S>(
+///
+/// As for [`accept_with`], the handshake's state is on the heap while it runs, so a task that
+/// connects and then serves the connection stays small.
+pub fn client<'a, S>(
+    stream: S,
+    request: &'a ClientRequest,
+    config: Config,
+) -> impl Future<Output = Result<(WebSocketStream<S>, Response), Error>> + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
+{
+    Box::pin(client_inline(stream, request, config))
+}
+
+async fn client_inline<S>(
     mut stream: S,
     request: &ClientRequest,
     config: Config,
@@ -92,7 +106,24 @@ where
 /// Accepts as [`accept`] does, letting `callback` see the request first: it may choose a
 /// subprotocol and add headers ([`Accept`]), or reject with a complete HTTP response of its own,
 /// which is sent. Invalid requests get the error response the core builds (400, or 426).
-pub async fn accept_with<S, F>(
+///
+/// The handshake's state (about 1 KB: the request, the timeout, the response being written) is
+/// on the heap for the handshake's duration, not in the caller's future: a task that accepts
+/// and then serves a connection is as large as its largest state for the connection's whole
+/// life, so an inline handshake would about double an idle connection's memory.
+pub fn accept_with<S, F>(
+    stream: S,
+    config: Config,
+    callback: F,
+) -> impl Future<Output = Result<WebSocketStream<S>, Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+{
+    Box::pin(accept_inline(stream, config, callback))
+}
+
+async fn accept_inline<S, F>(
     stream: S,
     config: Config,
     callback: F,

@@ -733,3 +733,37 @@ macro_rules! handshake_tests {
 
 handshake_tests!(blocking_handshake, Blocking);
 handshake_tests!(tokio_handshake, Tokio);
+
+/// A server task accepts and then serves its connection for the connection's whole life, and
+/// a future is as large as its largest state: the handshake futures keep their state on the
+/// heap, so they add a pointer to such a task, not a kilobyte. They can be spawned (`Send`).
+#[test]
+fn the_async_handshake_futures_are_send_and_hold_their_state_on_the_heap() {
+    fn send_and_small<T: Send>(future: &T) {
+        assert!(
+            std::mem::size_of_val(future) <= 16,
+            "{} bytes",
+            std::mem::size_of_val(future)
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        send_and_small(&rfc6455::tokio::accept_with(
+            server,
+            Config::default(),
+            |_| Ok(Accept::new()),
+        ));
+        let request =
+            rfc6455::handshake::ClientRequest::new(&format!("ws://{addr}/")).expect("url");
+        send_and_small(&rfc6455::tokio::client(client, &request, Config::default()));
+    });
+}
