@@ -33,17 +33,18 @@ mkdir -p "$TARGET/loadtest"
 
 BASELINE_BIN=""
 if [ -n "${BASELINE:-}" ]; then
-    # Built first, into the same target directory (the dependencies are shared), and copied
-    # out before the current sources build the same example path.
+    # Built in a target directory of its own. In the shared one the baseline's example and ours
+    # are the same cargo unit (same package name, version and features), so each build took the
+    # other's fingerprint: whichever binary was built first was then "fresh" for the second, and
+    # both columns could run the same code.
     SRC="$TARGET/loadtest/baseline-src"
     rm -rf "$SRC"
     mkdir -p "$SRC"
     git archive "$BASELINE" | tar -x -C "$SRC"
-    cargo build --release --example echo_server --manifest-path "$SRC/Cargo.toml" --target-dir "$TARGET"
+    BASELINE_TARGET="$TARGET/loadtest/baseline-target"
+    cargo build --release --example echo_server --manifest-path "$SRC/Cargo.toml" --target-dir "$BASELINE_TARGET"
     BASELINE_BIN="$TARGET/loadtest/echo_server-baseline"
-    cp "$TARGET/release/examples/echo_server" "$BASELINE_BIN"
-    # Make sure the current sources' example is rebuilt over it.
-    touch examples/echo_server.rs
+    cp "$BASELINE_TARGET/release/examples/echo_server" "$BASELINE_BIN"
 fi
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -65,6 +66,9 @@ for b in runner loadgen echo-tokio-tungstenite echo-tungstenite echo-fastwebsock
 done
 EXTRA=()
 if [ -n "$BASELINE_BIN" ]; then
+    if cmp -s "$BASELINE_BIN" "$BIN/examples/echo_server"; then
+        echo "loadtest.sh: note: the baseline's echo_server is byte for byte the current one" >&2
+    fi
     cp "$BASELINE_BIN" "$BIN/examples/echo_server-baseline"
     EXTRA+=(--server "rfc6455@$(git rev-parse --short "$BASELINE")=$BIN/examples/echo_server-baseline")
 fi
