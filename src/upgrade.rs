@@ -38,7 +38,7 @@ where
 
 /// Server side, as [`accept`], but the 101 comes with what the connection needs rather than the
 /// connection itself: an [`Accepted`] is the configuration and the negotiated extension
-/// parameters (about 150 bytes), a [`Connection`] about 900. An async driver holds it across
+/// parameters (about 150 bytes), a [`Connection`] about 600. An async driver holds it across
 /// the write of the response, so every connection's task is that much smaller for its whole
 /// life (a future is as large as its largest state).
 ///

@@ -334,10 +334,11 @@ fn check_roundtrip(
     Ok(())
 }
 
-fn read_sizes() -> impl Strategy<Value = Vec<usize>> {
+/// Read sizes (cycled): tiny (under `small`), up to `large`, or everything at once.
+fn read_sizes(small: usize, large: usize) -> impl Strategy<Value = Vec<usize>> {
     prop_oneof![
-        vec(1usize..16, 1..10),
-        vec(1usize..600, 1..10),
+        vec(1usize..small, 1..10),
+        vec(1usize..large, 1..10),
         Just(vec![usize::MAX]),
     ]
 }
@@ -349,7 +350,7 @@ proptest! {
     fn any_messages_from_a_client_reach_the_server_intact(
         plan in plan(),
         seed in any::<u64>(),
-        sizes in read_sizes(),
+        sizes in read_sizes(16, 600),
     ) {
         check_roundtrip(Role::Client, &plan, seed, &sizes)?;
     }
@@ -357,7 +358,7 @@ proptest! {
     #[test]
     fn any_messages_from_a_server_reach_the_client_intact(
         plan in plan(),
-        sizes in read_sizes(),
+        sizes in read_sizes(16, 600),
     ) {
         check_roundtrip(Role::Server, &plan, 0, &sizes)?;
     }
@@ -516,7 +517,7 @@ proptest! {
     fn any_byte_stream_gives_the_same_events_however_it_is_cut(
         (receiver, frames) in prop::sample::select(vec![Role::Client, Role::Server])
             .prop_flat_map(|r| (Just(r), vec(hostile_frame(r), 0..12))),
-        sizes in read_sizes(),
+        sizes in read_sizes(16, 600),
     ) {
         let bytes: Vec<u8> = frames.iter().flat_map(Raw::bytes).collect();
         let mut whole = conn(receiver, Config::default());
@@ -618,46 +619,25 @@ impl tokio::io::AsyncWrite for Pieces {
 
 /// Binary messages from a few bytes to a few hundred KiB (the adapters read large frames straight
 /// into the receive buffer, small ones through a buffer of their own), each cut into up to 3
-/// fragments anywhere.
-fn large_plan() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<Index>)>> {
+/// fragments anywhere; no Pings.
+fn large_plan() -> impl Strategy<Value = Vec<(Msg, Vec<Index>, bool)>> {
     let len = prop_oneof![0usize..100, 16_000usize..70_000, 100_000usize..300_000];
     let payload = (len, any::<u8>()).prop_map(|(len, seed)| {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-            .collect()
+        Msg::Binary(
+            (0..len)
+                .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+                .collect(),
+        )
     });
-    vec((payload, vec(any::<Index>(), 0..3)), 1..6)
+    vec((payload, vec(any::<Index>(), 0..3), Just(false)), 1..6)
 }
 
-/// A client's bytes for `plan`, and the messages the server must deliver.
-fn client_bytes(plan: &[(Vec<u8>, Vec<Index>)], seed: u64) -> (Vec<u8>, Vec<Message>) {
+/// A client's bytes for `plan` (with masking keys from `seed`), and the messages a server
+/// must deliver.
+fn client_bytes(plan: &[(Msg, Vec<Index>, bool)], seed: u64) -> (Vec<u8>, Vec<Message>) {
     let mut client = conn_seeded(Role::Client, Config::default(), seed);
-    for (payload, cuts) in plan {
-        let mut ends: Vec<usize> = cuts.iter().map(|i| i.index(payload.len() + 1)).collect();
-        ends.sort_unstable();
-        ends.push(payload.len());
-        let mut start = 0;
-        for (i, &end) in ends.iter().enumerate() {
-            let fin = i == ends.len() - 1;
-            client
-                .send_frame(DataKind::Binary, &payload[start..end], fin)
-                .unwrap();
-            start = end;
-        }
-    }
-    let expected = plan
-        .iter()
-        .map(|(p, _)| Message::binary(p.clone()))
-        .collect();
-    (drain(&mut client), expected)
-}
-
-fn large_read_sizes() -> impl Strategy<Value = Vec<usize>> {
-    prop_oneof![
-        vec(1usize..2_000, 1..6),
-        vec(1usize..100_000, 1..6),
-        Just(vec![usize::MAX]),
-    ]
+    let (bytes, _) = send_plan(&mut client, plan);
+    (bytes, plan.iter().map(|(m, _, _)| m.message()).collect())
 }
 
 proptest! {
@@ -668,7 +648,7 @@ proptest! {
     fn large_messages_reach_a_blocking_server_intact_however_its_reads_are_cut(
         plan in large_plan(),
         seed in any::<u64>(),
-        sizes in large_read_sizes(),
+        sizes in read_sizes(2_000, 100_000),
     ) {
         let (bytes, expected) = client_bytes(&plan, seed);
         let conn = conn(Role::Server, Config::default());
@@ -687,7 +667,7 @@ proptest! {
     fn large_messages_reach_an_async_server_intact_however_its_reads_are_cut(
         plan in large_plan(),
         seed in any::<u64>(),
-        sizes in large_read_sizes(),
+        sizes in read_sizes(2_000, 100_000),
     ) {
         let (bytes, expected) = client_bytes(&plan, seed);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
