@@ -166,6 +166,8 @@ pub struct Connection {
     /// Payload length of the last data frame whose header arrived: the likely size of the next
     /// one, for reading it straight into its buffer (`read_room`).
     last_data_len: usize,
+    /// That frame's header length.
+    last_header_len: u8,
     incoming: Option<Incoming>,
     pending: Option<Event>,
     eof: bool,
@@ -223,6 +225,11 @@ const READ_SLACK: usize = FrameHeader::MAX_LEN;
 #[cfg(feature = "std")]
 const NEXT_FRAME_AHEAD: usize = 64 * 1024;
 
+/// The most one read into the receive buffer takes, when it takes whole frames after the one
+/// being received (see `read_room`).
+#[cfg(feature = "std")]
+const READ_AHEAD: usize = 256 * 1024;
+
 /// Spare room below which the buffer of a frame larger than [`RESERVE_AHEAD`] doubles.
 const REGROW_BELOW: usize = 16 * 1024;
 
@@ -271,6 +278,7 @@ impl Connection {
             rng,
             rbuf: BytesMut::new(),
             last_data_len: 0,
+            last_header_len: 0,
             read: ReadState::Header,
             incoming: None,
             pending: None,
@@ -423,25 +431,39 @@ impl Connection {
     /// data frame was at least that large (a peer that sends large messages tends to go on).
     /// `None`: read into a small buffer and pass it to [`receive`](Self::receive).
     ///
-    /// Room for that many is reserved first ([`reserve_payload`](Self::reserve_payload)): the
-    /// rest of the frame (or the size of the last one, up to [`NEXT_FRAME_AHEAD`]) and the
-    /// longest header after it ([`READ_SLACK`]).
+    /// A read stops just past a frame boundary: the end of the frame being received, or of as
+    /// many more frames of the same size as fit in [`READ_AHEAD`], plus the longest header
+    /// ([`READ_SLACK`]). A peer that pipelines messages of one size has several read with one
+    /// system call (their echoes then leave with one), and what follows the last one, copied
+    /// if the buffer regrows for the next payload, is at most a header. Between frames the guess
+    /// is the last frame's size, or, above `READ_AHEAD`, [`NEXT_FRAME_AHEAD`] of it.
+    ///
+    /// Room for the read is reserved first ([`reserve_payload`](Self::reserve_payload)); the
+    /// frames after the current one only get room when the buffer is being made anyway, so a
+    /// frame that is still arriving is never copied to make room for guesses.
     #[cfg(feature = "std")]
     fn read_room(&mut self, min_read: usize) -> Option<usize> {
         if self.input_done() || self.eof {
             return None;
         }
+        let frame = self.last_data_len + usize::from(self.last_header_len);
         let want = match (self.read, self.data_payload_len()) {
             (_, Some(len)) => {
                 let missing = len.saturating_sub(self.rbuf.len());
                 if missing < min_read {
                     return None;
                 }
-                self.reserve_payload(len);
-                missing
+                let ahead = whole_frames(READ_AHEAD.saturating_sub(missing + READ_SLACK), frame);
+                self.reserve_payload(len, ahead);
+                // The frames ahead only where there is room already: not worth a new buffer.
+                let spare = self.rbuf.capacity() - self.rbuf.len();
+                missing + whole_frames(spare.saturating_sub(missing + READ_SLACK), frame).min(ahead)
             }
             (ReadState::Header, None) if self.last_data_len >= min_read => {
-                let want = self.last_data_len.min(NEXT_FRAME_AHEAD);
+                let want = match whole_frames(READ_AHEAD, frame) {
+                    0 => self.last_data_len.min(NEXT_FRAME_AHEAD),
+                    n => n,
+                };
                 self.rbuf.reserve(want + READ_SLACK);
                 want
             }
@@ -513,7 +535,7 @@ impl Connection {
     /// [`reserve_payload`]: Self::reserve_payload
     fn reserve_for_payload(&mut self) {
         if let Some(len) = self.data_payload_len() {
-            self.reserve_payload(len);
+            self.reserve_payload(len, 0);
         }
     }
 
@@ -528,10 +550,12 @@ impl Connection {
     /// Makes room in the receive buffer (which starts with the payload of a data frame of `len`
     /// bytes) for what is still to come, so the buffer does not regrow by small steps, copying
     /// what it holds each time. The rest of the frame at once (with a little slack for the next
-    /// frame's start) when it is at most [`RESERVE_AHEAD`] or what already arrived; otherwise
-    /// the buffer doubles, when it is nearly full. A peer that declares a large frame and sends
-    /// nothing makes us reserve nothing; one that sends a little, at most `RESERVE_AHEAD`.
-    fn reserve_payload(&mut self, len: usize) {
+    /// frame's start, and `then` bytes for the frames a read may take after it, see
+    /// [`read_room`](Self::read_room)) when it is at most [`RESERVE_AHEAD`] or what already
+    /// arrived; otherwise the buffer doubles, when it is nearly full. A peer that declares a
+    /// large frame and sends nothing makes us reserve nothing beyond `then`; one that sends a
+    /// little, at most `RESERVE_AHEAD`.
+    fn reserve_payload(&mut self, len: usize, then: usize) {
         let have = self.rbuf.len();
         let missing = len.saturating_sub(have);
         if missing == 0 {
@@ -541,7 +565,7 @@ impl Connection {
         let ahead = RESERVE_AHEAD.max(have);
         if missing <= ahead {
             if spare < missing {
-                self.rbuf.reserve(missing + READ_SLACK);
+                self.rbuf.reserve(missing + READ_SLACK + then);
             }
         } else if spare < REGROW_BELOW {
             self.rbuf.reserve(ahead);
@@ -588,6 +612,7 @@ impl Connection {
                     self.rbuf.advance(n);
                     if !header.opcode.is_control() {
                         self.last_data_len = len;
+                        self.last_header_len = n as u8;
                     }
                     self.read = ReadState::Payload {
                         header,
@@ -1249,6 +1274,12 @@ impl Connection {
     }
 }
 
+/// The bytes of as many whole frames of `frame` bytes as fit in `room` (none if `frame` is 0).
+#[cfg(feature = "std")]
+fn whole_frames(room: usize, frame: usize) -> usize {
+    room.checked_div(frame).map_or(0, |n| n * frame)
+}
+
 fn check_close(code: CloseCode, reason: &str) -> Result<(), SendError> {
     if !code.is_valid_on_wire() {
         return Err(SendError::InvalidCloseCode(code.0));
@@ -1303,83 +1334,138 @@ mod read_buffer_tests {
         wire
     }
 
+    /// Three of these fit in [`READ_AHEAD`] with their headers.
     fn large() -> Message {
         Message::binary(vec![7u8; 64 * 1024])
+    }
+
+    /// No second one fits in [`READ_AHEAD`] beside it.
+    fn larger() -> Message {
+        Message::binary(vec![8u8; 160 * 1024])
+    }
+
+    /// One read as the async adapter makes it: as much of `wire` as the room it is given takes.
+    #[cfg(feature = "tokio")]
+    fn read_into(server: &mut Connection, wire: &[u8]) -> Option<usize> {
+        let mut buf = server.read_buffer(16 * 1024)?;
+        let n = buf.remaining_mut().min(wire.len());
+        buf.put_slice(&wire[..n]);
+        Some(n)
+    }
+
+    /// Every message the server has complete.
+    fn drain(server: &mut Connection) -> Vec<Message> {
+        core::iter::from_fn(|| match server.poll_event() {
+            Some(Event::Message(m)) => Some(m),
+            Some(other) => panic!("unexpected {other:?}"),
+            None => None,
+        })
+        .collect()
     }
 
     #[test]
     #[cfg(feature = "tokio")]
     fn a_read_into_a_payload_stops_at_the_frame_end_and_the_next_header() {
-        let wire = client_wire(&[large()]);
+        let wire = client_wire(&[larger(), larger()]);
+        let one = wire.len() / 2;
         let mut server = Connection::new(Role::Server, Config::default());
         server.receive(&wire[..100]);
         assert_eq!(server.poll_event(), None);
-        let rest = wire.len() - 100;
         let buf = server.read_buffer(16 * 1024).expect("inside a large frame");
-        assert_eq!(buf.remaining_mut(), rest + READ_SLACK);
-        assert!(buf.get_ref().capacity() - buf.get_ref().len() >= rest);
+        assert_eq!(buf.remaining_mut(), one - 100 + READ_SLACK);
+        assert!(buf.get_ref().capacity() - buf.get_ref().len() >= one - 100);
         // Under `min_read` to go: the adapter reads through its own small buffer.
-        server.receive(&wire[100..wire.len() - 1000]);
+        server.receive(&wire[100..one - 1000]);
         assert_eq!(server.poll_event(), None);
         assert!(server.read_buffer(16 * 1024).is_none());
     }
 
     #[test]
     #[cfg(feature = "tokio")]
-    fn after_a_large_frame_the_next_is_read_into_its_buffer_and_released_when_idle() {
+    fn a_read_takes_whole_frames_of_the_same_size_up_to_read_ahead() {
+        let wire = client_wire(&[large(), large(), large(), large(), large()]);
+        let one = wire.len() / 5;
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.receive(&wire[..100]);
+        assert_eq!(server.poll_event(), None);
+        // The rest of this frame, as many more like it as fit in READ_AHEAD (three), and the
+        // header of the next.
+        let n = read_into(&mut server, &wire[100..]).expect("inside a large frame");
+        assert_eq!(n, one - 100 + 3 * one + READ_SLACK);
+        assert!(n <= READ_AHEAD + READ_SLACK);
+        assert_eq!(drain(&mut server), vec![large(); 4]);
+        // Nothing of the fifth frame is left to copy: its header is decoded, its payload next.
+        assert!(server.rbuf.is_empty());
+        assert_eq!(
+            read_into(&mut server, &wire[100 + n..]),
+            Some(one - READ_SLACK)
+        );
+        assert_eq!(drain(&mut server), vec![large()]);
+    }
+
+    #[test]
+    #[cfg(feature = "tokio")]
+    fn after_a_large_frame_the_next_are_read_into_the_buffer_and_it_is_released_when_idle() {
         let wire = client_wire(&[large()]);
         let mut server = Connection::new(Role::Server, Config::default());
         server.receive(&wire);
-        assert_eq!(server.poll_event(), Some(Event::Message(large())));
-        assert_eq!(server.poll_event(), None);
+        assert_eq!(drain(&mut server), vec![large()]);
         let buf = server
             .read_buffer(16 * 1024)
             .expect("a large frame came last");
-        assert_eq!(buf.remaining_mut(), 64 * 1024 + READ_SLACK);
+        assert_eq!(buf.remaining_mut(), 3 * wire.len() + READ_SLACK);
         // The read would block: an idle connection keeps no receive buffer.
         server.release_read_buffer();
         assert_eq!(server.rbuf.capacity(), 0);
     }
 
-    /// Receives one 64 KiB frame and the next frame's header, as a read limited by
-    /// `read_buffer` leaves them, and returns the first frame's payload.
-    fn first_of_two(server: &mut Connection, wire: &[u8]) -> Bytes {
-        let one = wire.len() / 2;
-        server.receive(&wire[..one + READ_SLACK]);
-        let Some(Event::Message(Message::Binary(first))) = server.poll_event() else {
-            panic!("expected the first message");
-        };
-        assert_eq!(server.poll_event(), None);
-        first
-    }
-
     #[test]
     #[cfg(feature = "tokio")]
-    fn the_next_payload_reuses_the_buffer_of_a_payload_already_dropped() {
-        let wire = client_wire(&[large(), large()]);
+    fn the_next_payloads_reuse_the_buffer_of_payloads_already_dropped() {
+        let wire = client_wire(&[large(), large(), large(), large(), large()]);
         let mut server = Connection::new(Role::Server, Config::default());
-        let first = first_of_two(&mut server, &wire);
-        let start = first.as_ptr() as usize;
-        drop(first); // as an echo does once it has written the message
+        server.receive(&wire[..100]);
+        assert_eq!(server.poll_event(), None);
+        let n = 100 + read_into(&mut server, &wire[100..]).expect("inside a large frame");
+        let payloads = drain(&mut server);
+        assert_eq!(payloads.len(), 4);
+        let start = payloads[0].as_bytes().as_ptr() as usize;
+        drop(payloads); // as an echo does once it has written the messages
         let buf = server.read_buffer(16 * 1024).expect("inside a large frame");
         let next = buf.get_ref().as_ptr() as usize;
         // The allocation began with the first frame's header, just before its payload.
         assert!((start - FrameHeader::MAX_LEN..=start).contains(&next));
-        server.receive(&wire[wire.len() / 2 + READ_SLACK..]);
-        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+        server.receive(&wire[n..]);
+        assert_eq!(drain(&mut server), vec![large()]);
     }
 
     #[test]
-    fn a_payload_still_held_is_never_overwritten_by_the_next_frame() {
-        let wire = client_wire(&[large(), Message::binary(vec![9u8; 64 * 1024])]);
+    fn a_payload_still_held_is_never_overwritten_by_the_next_frames() {
+        let messages: Vec<Message> = (1..=7u8)
+            .map(|b| Message::binary(vec![b; 64 * 1024]))
+            .collect();
+        let wire = client_wire(&messages);
         let mut server = Connection::new(Role::Server, Config::default());
-        let first = first_of_two(&mut server, &wire);
-        server.receive(&wire[wire.len() / 2 + READ_SLACK..]);
-        let Some(Event::Message(second)) = server.poll_event() else {
-            panic!("expected the second message");
-        };
-        assert!(first.iter().all(|&b| b == 7));
-        assert!(second.as_bytes().iter().all(|&b| b == 9));
+        let mut held = Vec::new();
+        let mut at = 0;
+        while at < wire.len() {
+            // Reads into the receive buffer where the adapters would, else 1000 bytes.
+            let n = match server.read_with(16 * 1024, usize::MAX, |buf| {
+                let n = buf.len().min(wire.len() - at);
+                buf[..n].copy_from_slice(&wire[at..at + n]);
+                Ok::<_, ()>(n)
+            }) {
+                Some(Ok(n)) => n,
+                _ => {
+                    let n = 1000.min(wire.len() - at);
+                    server.receive(&wire[at..at + n]);
+                    n
+                }
+            };
+            at += n;
+            held.extend(drain(&mut server));
+        }
+        assert_eq!(held, messages);
     }
 
     #[test]
@@ -1403,7 +1489,7 @@ mod read_buffer_tests {
 
     #[test]
     fn a_blocking_read_gets_zeroed_room_to_the_frame_end_and_the_next_header() {
-        let wire = client_wire(&[large(), large()]);
+        let wire = client_wire(&[larger(), larger()]);
         let one = wire.len() / 2;
         let mut server = Connection::new(Role::Server, Config::default());
         server.receive(&wire[..100]);
@@ -1415,7 +1501,7 @@ mod read_buffer_tests {
             Ok::<_, ()>(buf.len())
         });
         assert_eq!(read, Some(Ok(one - 100 + READ_SLACK)));
-        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+        assert_eq!(server.poll_event(), Some(Event::Message(larger())));
         assert_eq!(server.poll_event(), None);
         // Inside the second frame, whose header came with the first read: the rest of it
         // (`one - READ_SLACK` bytes), and room for the header of a third.
@@ -1425,7 +1511,7 @@ mod read_buffer_tests {
             Ok::<_, ()>(one - READ_SLACK)
         });
         assert_eq!(read, Some(Ok(one - READ_SLACK)));
-        assert_eq!(server.poll_event(), Some(Event::Message(large())));
+        assert_eq!(server.poll_event(), Some(Event::Message(larger())));
         // Between frames, after a large one: read into the buffer; given back when idle.
         assert!(server
             .read_with(32 * 1024, 1 << 20, |_| Ok::<_, ()>(0))
