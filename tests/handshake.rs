@@ -428,6 +428,32 @@ fn headers_of_100_kb_are_rejected_at_16_kib() {
     );
 }
 
+/// httparse first gets 32 header entries on the stack; a head with more fields, under the limit (64), is parsed again
+/// with room for all of them, by the server and by the client.
+#[test]
+fn heads_with_more_fields_than_the_first_try_holds_are_parsed_whole() {
+    let names: Vec<String> = (0..50).map(|i| format!("X-Field-{i}")).collect();
+    let extra: Vec<String> = names.iter().map(|n| format!("{n}: value")).collect();
+    let mut lines = base();
+    lines.extend(extra.iter().map(String::as_str));
+    let request = parse(&text(&lines));
+    assert_eq!(request.headers().count(), 55);
+    assert_eq!(request.header("x-field-49"), Some(b"value".as_slice()));
+    assert_eq!(request.validate(), Ok("dGhlIHNhbXBsZSBub25jZQ=="));
+
+    let client_request = ClientRequest::new("ws://h/").unwrap();
+    let (mut client, bytes) =
+        ClientHandshake::with_key(&client_request, key16(), HandshakeLimits::default());
+    let accept = names
+        .iter()
+        .fold(Accept::new(), |accept, name| accept.header(name, "value"));
+    let answer = server_answer(&bytes, &accept);
+    let Ok(Status::Complete(response)) = client.receive(&answer) else {
+        panic!("client rejected the server's response")
+    };
+    assert_eq!(response.header("X-Field-49"), Some(b"value".as_slice()));
+}
+
 #[test]
 fn ten_thousand_small_headers_are_rejected() {
     let mut bytes = b"GET / HTTP/1.1\r\n".to_vec();

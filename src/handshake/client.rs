@@ -409,18 +409,28 @@ fn parse_response(
     protocols: &[String],
     extensions: &[String],
 ) -> Result<Parsed<Response>, HandshakeError> {
-    let mut headers = http::header_scratch(block, limits);
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(block) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
+    let parsed = http::with_header_scratch(block, limits, |headers| {
+        let mut resp = httparse::Response::new(headers);
+        Ok(match resp.parse(block)? {
+            httparse::Status::Complete(len) => Some((
+                len,
+                resp.code,
+                resp.version,
+                http::Fields::own(resp.headers),
+            )),
+            httparse::Status::Partial => None,
+        })
+    });
+    let (len, status, version, headers) = match parsed {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(None),
         Err(error) => return Err(http::parse_error(error, limits)),
     };
     let incomplete = HandshakeError::Malformed("incomplete status line");
     let response = Response {
-        status: resp.code.ok_or_else(|| incomplete.clone())?,
-        version: resp.version.ok_or(incomplete)?,
-        headers: http::Fields::own(resp.headers),
+        status: status.ok_or_else(|| incomplete.clone())?,
+        version: version.ok_or(incomplete)?,
+        headers,
         protocol: None,
         extensions: Vec::new(),
     };

@@ -72,14 +72,26 @@ pub(crate) fn parse_error(error: httparse::Error, limits: &HandshakeLimits) -> H
     }
 }
 
-/// Scratch header array for httparse: `max_headers` entries, but never more than the block could hold (a header
-/// line takes at least 3 bytes, `a:\n`), so a huge configured limit cannot make us allocate a huge array.
-pub(crate) fn header_scratch(
-    block: &[u8],
+/// Header entries httparse gets on the stack: more than browsers send (about 15).
+const STACK_HEADERS: usize = 32;
+
+/// Runs `parse` with a scratch header array for httparse of `max_headers` entries, but never more than the block
+/// could hold (a header line takes at least 3 bytes, `a:\n`), so a huge configured limit cannot make us allocate
+/// a huge array. It first gets at most [`STACK_HEADERS`] entries on the stack; only a head with more fields than
+/// that, under a limit that allows them, is parsed again with an array on the heap.
+pub(crate) fn with_header_scratch<'b, T>(
+    block: &'b [u8],
     limits: &HandshakeLimits,
-) -> Vec<httparse::Header<'static>> {
-    let most = (block.len() / 3).saturating_add(1);
-    vec![httparse::EMPTY_HEADER; limits.max_headers.min(most)]
+    mut parse: impl FnMut(&mut [httparse::Header<'b>]) -> Result<T, httparse::Error>,
+) -> Result<T, httparse::Error> {
+    let most = limits.max_headers.min((block.len() / 3).saturating_add(1));
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    match parse(&mut stack[..most.min(STACK_HEADERS)]) {
+        Err(httparse::Error::TooManyHeaders) if most > STACK_HEADERS => {
+            parse(&mut vec![httparse::EMPTY_HEADER; most])
+        }
+        other => other,
+    }
 }
 
 /// Header fields of a parsed request or response, owned: (name as sent, raw value), in order.
@@ -123,9 +135,10 @@ impl Fields {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.spans
+            .iter()
+            .filter(move |&&(n, v, _)| self.text[n..v].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|&(_, v, end)| &self.text[v..end])
     }
 
     /// The first field named `name`.
@@ -319,35 +332,54 @@ impl HeadReader {
         let room = self.limits.max_bytes.saturating_sub(self.buf.len());
         let (now, overflow) = data.split_at(data.len().min(room));
         let old_len = self.buf.len();
-        self.buf.extend_from_slice(now);
+        // The usual case, a whole head in one read, is parsed where it is, without copying it.
+        let direct = old_len == 0;
+        if !direct {
+            self.buf.extend_from_slice(now);
+        }
+        let buf: &[u8] = if direct { now } else { &self.buf };
         if self.content_start.is_none() {
             if let Some(i) = now.iter().position(|&b| b != b'\r' && b != b'\n') {
                 self.content_start = Some(old_len.saturating_add(i));
             }
         }
+        let mut found = None;
         if let Some(content_start) = self.content_start {
             let mut from = self.scan_from.max(content_start);
-            while let Some((start, end)) = find_blank_line(&self.buf, from) {
-                let block = self.buf.get(..end).unwrap_or(&self.buf);
-                match parse(block, &self.limits) {
+            while let Some((start, end)) = find_blank_line(buf, from) {
+                match parse(buf.get(..end).unwrap_or(buf), &self.limits) {
                     Ok(None) => from = start.saturating_add(1),
-                    Ok(Some((len, result))) => {
-                        let mut leftover = self.buf.split_off(len.min(self.buf.len()));
-                        leftover.extend_from_slice(overflow);
-                        self.leftover = leftover;
-                        self.buf = Vec::new();
-                        return match result {
-                            Ok(value) => {
-                                self.state = State::Done;
-                                Ok(Status::Complete(value))
-                            }
-                            Err(error) => Err(self.fail(error)),
-                        };
+                    Ok(Some(block)) => {
+                        found = Some(Ok(block));
+                        break;
                     }
-                    Err(error) => return Err(self.fail(error)),
+                    Err(error) => {
+                        found = Some(Err(error));
+                        break;
+                    }
                 }
             }
-            self.scan_from = self.buf.len().saturating_sub(2).max(from);
+            self.scan_from = buf.len().saturating_sub(2).max(from);
+        }
+        match found {
+            Some(Ok((len, result))) => {
+                let mut leftover = buf.get(len..).unwrap_or_default().to_vec();
+                leftover.extend_from_slice(overflow);
+                self.leftover = leftover;
+                self.buf = Vec::new();
+                return match result {
+                    Ok(value) => {
+                        self.state = State::Done;
+                        Ok(Status::Complete(value))
+                    }
+                    Err(error) => Err(self.fail(error)),
+                };
+            }
+            Some(Err(error)) => return Err(self.fail(error)),
+            None => {}
+        }
+        if direct {
+            self.buf.extend_from_slice(now);
         }
         if self.buf.len() >= self.limits.max_bytes {
             return Err(self.fail(HandshakeError::TooLarge {

@@ -65,23 +65,34 @@ fn parse_request(
     block: &[u8],
     limits: &HandshakeLimits,
 ) -> Result<Parsed<Request>, HandshakeError> {
-    let mut headers = http::header_scratch(block, limits);
-    let mut req = httparse::Request::new(&mut headers);
     // §4.2.1: "If the server, while reading the handshake, finds that the client did not send a handshake that
     // matches the description below ..., including but not limited to any violations of the ABNF grammar specified
     // for the components of the handshake, the server MUST stop processing the client's handshake and return an
     // HTTP response with an appropriate error code (such as 400 Bad Request)."
-    let len = match req.parse(block) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
+    let parsed = http::with_header_scratch(block, limits, |headers| {
+        let mut req = httparse::Request::new(headers);
+        Ok(match req.parse(block)? {
+            httparse::Status::Complete(len) => Some((
+                len,
+                req.method,
+                req.path,
+                req.version,
+                http::Fields::own(req.headers),
+            )),
+            httparse::Status::Partial => None,
+        })
+    });
+    let (len, method, target, version, headers) = match parsed {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(None),
         Err(error) => return Err(http::parse_error(error, limits)),
     };
     let incomplete = HandshakeError::Malformed("incomplete request line");
     let request = Request {
-        method: String::from(req.method.ok_or_else(|| incomplete.clone())?),
-        target: String::from(req.path.ok_or_else(|| incomplete.clone())?),
-        version: req.version.ok_or(incomplete)?,
-        headers: http::Fields::own(req.headers),
+        method: String::from(method.ok_or_else(|| incomplete.clone())?),
+        target: String::from(target.ok_or_else(|| incomplete.clone())?),
+        version: version.ok_or(incomplete)?,
+        headers,
     };
     Ok(Some((len, Ok(request))))
 }
