@@ -446,18 +446,24 @@ impl Connection {
         if self.input_done() || self.eof {
             return None;
         }
-        let frame = self.last_data_len + usize::from(self.last_header_len);
+        let frame = self
+            .last_data_len
+            .saturating_add(usize::from(self.last_header_len));
         let want = match (self.read, self.data_payload_len()) {
             (_, Some(len)) => {
                 let missing = len.saturating_sub(self.rbuf.len());
                 if missing < min_read {
                     return None;
                 }
-                let ahead = whole_frames(READ_AHEAD.saturating_sub(missing + READ_SLACK), frame);
+                let ahead = whole_frames(
+                    READ_AHEAD.saturating_sub(missing.saturating_add(READ_SLACK)),
+                    frame,
+                );
                 self.reserve_payload(len, ahead);
                 // The frames ahead only where there is room already: not worth a new buffer.
                 let spare = self.rbuf.capacity() - self.rbuf.len();
-                missing + whole_frames(spare.saturating_sub(missing + READ_SLACK), frame).min(ahead)
+                let room = spare.saturating_sub(missing.saturating_add(READ_SLACK));
+                missing + whole_frames(room, frame).min(ahead)
             }
             (ReadState::Header, None) if self.last_data_len >= min_read => {
                 let want = match whole_frames(READ_AHEAD, frame) {
