@@ -432,17 +432,18 @@ impl Connection {
     /// `None`: read into a small buffer and pass it to [`receive`](Self::receive).
     ///
     /// A read stops just past a frame boundary: the end of the frame being received, or of as
-    /// many more frames of the same size as fit in [`READ_AHEAD`], plus the longest header
-    /// ([`READ_SLACK`]). A peer that pipelines messages of one size has several read with one
-    /// system call (their echoes then leave with one), and what follows the last one, copied
-    /// if the buffer regrows for the next payload, is at most a header. Between frames the guess
-    /// is the last frame's size, or, above `READ_AHEAD`, [`NEXT_FRAME_AHEAD`] of it.
+    /// many more frames of the same size as fit in [`READ_AHEAD`] (or in `max_read`, the most
+    /// the adapter reads at once, if less), plus the longest header ([`READ_SLACK`]). A peer
+    /// that pipelines messages of one size has several read with one system call (their echoes
+    /// then leave with one), and what follows the last one, copied if the buffer regrows for
+    /// the next payload, is at most a header. Between frames the guess is the last frame's
+    /// size, or, above `READ_AHEAD`, [`NEXT_FRAME_AHEAD`] of it.
     ///
     /// Room for the read is reserved first ([`reserve_payload`](Self::reserve_payload)); the
     /// frames after the current one only get room when the buffer is being made anyway, so a
     /// frame that is still arriving is never copied to make room for guesses.
     #[cfg(feature = "std")]
-    fn read_room(&mut self, min_read: usize) -> Option<usize> {
+    fn read_room(&mut self, min_read: usize, max_read: usize) -> Option<usize> {
         if self.input_done() || self.eof {
             return None;
         }
@@ -455,18 +456,15 @@ impl Connection {
                 if missing < min_read {
                     return None;
                 }
-                let ahead = whole_frames(
-                    READ_AHEAD.saturating_sub(missing.saturating_add(READ_SLACK)),
-                    frame,
-                );
+                let after = missing.saturating_add(READ_SLACK);
+                let ahead = whole_frames(READ_AHEAD.min(max_read).saturating_sub(after), frame);
                 self.reserve_payload(len, ahead);
                 // The frames ahead only where there is room already: not worth a new buffer.
                 let spare = self.rbuf.capacity() - self.rbuf.len();
-                let room = spare.saturating_sub(missing.saturating_add(READ_SLACK));
-                missing + whole_frames(room, frame).min(ahead)
+                missing + whole_frames(spare.saturating_sub(after), frame).min(ahead)
             }
             (ReadState::Header, None) if self.last_data_len >= min_read => {
-                let want = match whole_frames(READ_AHEAD, frame) {
+                let want = match whole_frames(READ_AHEAD.min(max_read), frame) {
                     0 => self.last_data_len.min(NEXT_FRAME_AHEAD),
                     n => n,
                 };
@@ -486,7 +484,7 @@ impl Connection {
     /// [`read_room`]: Self::read_room
     #[cfg(feature = "tokio")]
     pub(crate) fn read_buffer(&mut self, min_read: usize) -> Option<Limit<&mut BytesMut>> {
-        let room = self.read_room(min_read)?;
+        let room = self.read_room(min_read, usize::MAX)?;
         Some((&mut self.rbuf).limit(room))
     }
 
@@ -508,7 +506,7 @@ impl Connection {
         max_read: usize,
         read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Option<Result<usize, E>> {
-        let room = self.read_room(min_read)?.min(max_read);
+        let room = self.read_room(min_read, max_read)?.min(max_read);
         let start = self.rbuf.len();
         self.rbuf.resize(start + room, 0);
         let result = read(&mut self.rbuf[start..]);
@@ -1524,6 +1522,28 @@ mod read_buffer_tests {
             .is_some());
         server.release_read_buffer();
         assert_eq!(server.rbuf.capacity(), 0);
+    }
+
+    #[test]
+    fn a_blocking_read_stops_at_a_frame_boundary_within_max_read() {
+        let message = Message::binary(vec![4u8; 40 * 1024]);
+        let wire = client_wire(&vec![message.clone(); 6]);
+        let one = wire.len() / 6;
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.receive(&wire[..100]);
+        assert_eq!(server.poll_event(), None);
+        // Room for the rest of this frame and two more would exceed `max_read`: the read takes
+        // one more and the header after it, not the start of a third frame.
+        let max_read = one - 100 + 2 * one;
+        let read = server.read_with(32 * 1024, max_read, |buf| {
+            assert_eq!(buf.len(), one - 100 + one + READ_SLACK);
+            buf.copy_from_slice(&wire[100..100 + buf.len()]);
+            Ok::<_, ()>(buf.len())
+        });
+        assert_eq!(read, Some(Ok(one - 100 + one + READ_SLACK)));
+        assert_eq!(drain(&mut server), vec![message; 2]);
+        // Past the third frame's header (8 bytes), at most the rest of the slack.
+        assert!(server.rbuf.len() <= READ_SLACK - 8);
     }
 
     #[test]
