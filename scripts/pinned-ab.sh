@@ -14,6 +14,9 @@
 #                (default: our echo_server, then fastwebsockets' and tokio-websockets' from loadtest/)
 #   RUNS         rounds (default 4); DURATION seconds per run (default 2)
 #   PAGE_FAULTS  1: also count the server's page faults per run (`perf stat`)
+#   EVENTS       perf events, comma-separated, counted in the server (s:) and in the load generator
+#                (g:) over the measured window and printed per message (or handshake), e.g.
+#                EVENTS=context-switches,sched:sched_waking,syscalls:sys_enter_recvfrom
 #   SKIP_BUILD   1: do not run cargo build
 set -euo pipefail
 
@@ -45,8 +48,35 @@ for round in $(seq "${RUNS:-4}"); do
             perf stat -x, -e page-faults -p "$pid" -o "$faults_file" -- sleep "${DURATION:-2}" &
             perf_pid=$!
         fi
-        result="$(taskset -c 1 target/release/loadgen "127.0.0.1:$PORT" "${ARGS[@]}" \
-            --duration "${DURATION:-2}" --server-pid "$pid" | grep '^RESULT' || true)"
+        result_file="$(mktemp)"
+        taskset -c 1 target/release/loadgen "127.0.0.1:$PORT" "${ARGS[@]}" \
+            --duration "${DURATION:-2}" --server-pid "$pid" >"$result_file" &
+        gen_pid=$!
+        if [ -n "${EVENTS:-}" ]; then
+            # After loadgen's warm-up (a fifth of the duration, at most 1 s), for the duration.
+            sleep "$(awk -v d="${DURATION:-2}" 'BEGIN { w = d / 5; print (w < 1 ? w : 1) }')"
+            server_events="$(mktemp)"
+            gen_events="$(mktemp)"
+            perf stat -x, -e "$EVENTS" -p "$pid" -o "$server_events" -- sleep "${DURATION:-2}" &
+            server_perf=$!
+            perf stat -x, -e "$EVENTS" -p "$gen_pid" -o "$gen_events" -- sleep "${DURATION:-2}" &
+            gen_perf=$!
+            wait "$server_perf" "$gen_perf" || true
+        fi
+        wait "$gen_pid" || true
+        result="$(grep '^RESULT' "$result_file" || true)"
+        rm -f "$result_file"
+        events=""
+        if [ -n "${EVENTS:-}" ]; then
+            ops="$(echo "$result" | grep -oE '(msgs|handshakes)_per_s=[0-9.]+' | cut -d= -f2)"
+            for side in s g; do
+                file="$server_events"
+                [ "$side" = g ] && file="$gen_events"
+                events+="$(awk -F, -v ops="${ops:-0}" -v d="${DURATION:-2}" -v side="$side" \
+                    '/^[0-9]/ && ops > 0 { printf " %s:%s=%.2f", side, $3, $1 / (ops * d) }' "$file")"
+            done
+            rm -f "$server_events" "$gen_events"
+        fi
         if [ "${PAGE_FAULTS:-0}" = 1 ]; then
             wait "$perf_pid" || true
             faults=" page_faults=$(grep page-faults "$faults_file" | cut -d, -f1)"
@@ -58,7 +88,7 @@ for round in $(seq "${RUNS:-4}"); do
             echo "pinned-ab.sh: no result from $bin" >&2
             status=1
         fi
-        echo "round $round $(basename "$bin"): $(echo "$result" | grep -oE '(msgs_per_s|handshakes_per_s|p50_us|p99_us|gen_cpu|server_cpu_us_per_op)=[0-9.]+' | tr '\n' ' ')$faults"
+        echo "round $round $(basename "$bin"): $(echo "$result" | grep -oE '(msgs_per_s|handshakes_per_s|p50_us|p99_us|gen_cpu|server_cpu_us_per_op)=[0-9.]+' | tr '\n' ' ')$faults$events"
     done
 done
 exit $status

@@ -163,11 +163,9 @@ pub struct Connection {
     // Input.
     rbuf: BytesMut,
     read: ReadState,
-    /// Payload length of the last data frame whose header arrived: the likely size of the next
-    /// one, for reading it straight into its buffer (`read_room`).
-    last_data_len: usize,
-    /// That frame's header length.
-    last_header_len: u8,
+    /// Length on the wire (header and payload) of the last data frame whose header arrived: the
+    /// likely size of the next one, for reading it straight into its buffer (`read_room`).
+    last_frame_len: usize,
     incoming: Option<Incoming>,
     pending: Option<Event>,
     eof: bool,
@@ -277,8 +275,7 @@ impl Connection {
             config,
             rng,
             rbuf: BytesMut::new(),
-            last_data_len: 0,
-            last_header_len: 0,
+            last_frame_len: 0,
             read: ReadState::Header,
             incoming: None,
             pending: None,
@@ -447,9 +444,7 @@ impl Connection {
         if self.input_done() || self.eof {
             return None;
         }
-        let frame = self
-            .last_data_len
-            .saturating_add(usize::from(self.last_header_len));
+        let frame = self.last_frame_len;
         let want = match (self.read, self.data_payload_len()) {
             (_, Some(len)) => {
                 let missing = len.saturating_sub(self.rbuf.len());
@@ -463,9 +458,9 @@ impl Connection {
                 let spare = self.rbuf.capacity() - self.rbuf.len();
                 missing + whole_frames(spare.saturating_sub(after), frame).min(ahead)
             }
-            (ReadState::Header, None) if self.last_data_len >= min_read => {
+            (ReadState::Header, None) if frame >= min_read => {
                 let want = match whole_frames(READ_AHEAD.min(max_read), frame) {
-                    0 => self.last_data_len.min(NEXT_FRAME_AHEAD),
+                    0 => frame.min(NEXT_FRAME_AHEAD),
                     n => n,
                 };
                 self.rbuf.reserve(want + READ_SLACK);
@@ -615,8 +610,7 @@ impl Connection {
                     };
                     self.rbuf.advance(n);
                     if !header.opcode.is_control() {
-                        self.last_data_len = len;
-                        self.last_header_len = n as u8;
+                        self.last_frame_len = len.saturating_add(n);
                     }
                     self.read = ReadState::Payload {
                         header,

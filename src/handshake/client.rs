@@ -421,10 +421,8 @@ fn parse_response(
             httparse::Status::Partial => None,
         })
     });
-    let (len, status, version, headers) = match parsed {
-        Ok(Some(found)) => found,
-        Ok(None) => return Ok(None),
-        Err(error) => return Err(http::parse_error(error, limits)),
+    let Some((len, status, version, headers)) = parsed? else {
+        return Ok(None);
     };
     let incomplete = HandshakeError::Malformed("incomplete status line");
     let response = Response {

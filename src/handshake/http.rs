@@ -58,7 +58,7 @@ pub(crate) fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
 }
 
 /// httparse errors, with httparse's own wording.
-pub(crate) fn parse_error(error: httparse::Error, limits: &HandshakeLimits) -> HandshakeError {
+fn parse_error(error: httparse::Error, limits: &HandshakeLimits) -> HandshakeError {
     match error {
         httparse::Error::TooManyHeaders => HandshakeError::TooManyHeaders {
             limit: limits.max_headers,
@@ -78,12 +78,13 @@ const STACK_HEADERS: usize = 32;
 /// Runs `parse` with a scratch header array for httparse of `max_headers` entries, but never more than the block
 /// could hold (a header line takes at least 3 bytes, `a:\n`), so a huge configured limit cannot make us allocate
 /// a huge array. It first gets at most [`STACK_HEADERS`] entries on the stack; only a head with more fields than
-/// that, under a limit that allows them, is parsed again with an array on the heap.
+/// that, under a limit that allows them, is parsed again with an array on the heap. httparse's errors come back
+/// as [`parse_error`]s.
 pub(crate) fn with_header_scratch<'b, T>(
     block: &'b [u8],
     limits: &HandshakeLimits,
     mut parse: impl FnMut(&mut [httparse::Header<'b>]) -> Result<T, httparse::Error>,
-) -> Result<T, httparse::Error> {
+) -> Result<T, HandshakeError> {
     let most = limits.max_headers.min((block.len() / 3).saturating_add(1));
     let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
     match parse(&mut stack[..most.min(STACK_HEADERS)]) {
@@ -92,6 +93,7 @@ pub(crate) fn with_header_scratch<'b, T>(
         }
         other => other,
     }
+    .map_err(|error| parse_error(error, limits))
 }
 
 /// Header fields of a parsed request or response, owned: (name as sent, raw value), in order.

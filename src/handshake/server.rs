@@ -82,10 +82,8 @@ fn parse_request(
             httparse::Status::Partial => None,
         })
     });
-    let (len, method, target, version, headers) = match parsed {
-        Ok(Some(found)) => found,
-        Ok(None) => return Ok(None),
-        Err(error) => return Err(http::parse_error(error, limits)),
+    let Some((len, method, target, version, headers)) = parsed? else {
+        return Ok(None);
     };
     let incomplete = HandshakeError::Malformed("incomplete request line");
     let request = Request {
