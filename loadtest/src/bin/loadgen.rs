@@ -1038,6 +1038,61 @@ mod tests {
         }
     }
 
+    /// The large-message read loop: between payloads at most `HEAD_READ` bytes are read, and
+    /// what `skippable` allows is discarded unread. The echoes seen must be those of reading all.
+    #[test]
+    fn discarding_payloads_after_the_sequence_number_sees_the_same_echoes() {
+        // A 1000-byte binary message in 3 frames with a ping between the first two, then a
+        // 70,000-byte text message (64-bit length).
+        let mut wire = vec![0x02, 126, 0x01, 0x90];
+        wire.extend(std::iter::repeat_n(b'a', 400));
+        wire.extend_from_slice(&[0x89, 0x03, b'p', b'n', b'g']);
+        wire.extend_from_slice(&[0x00, 126, 0x01, 0x2C]);
+        wire.extend(std::iter::repeat_n(b'b', 300));
+        wire.extend_from_slice(&[0x80, 126, 0x01, 0x2C]);
+        wire.extend(std::iter::repeat_n(b'c', 300));
+        wire.extend_from_slice(&[0x81, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70]);
+        wire.extend(std::iter::repeat_n(b'd', 70_000));
+        for avail in [1, 7, 30, 1000, usize::MAX] {
+            let mut reader = Reader::default();
+            let mut echoes = Vec::new();
+            let mut on_echo = |e: Echo| {
+                echoes.push((e.opcode, e.len, e.head[..e.head_len].to_vec()));
+                Ok(())
+            };
+            let (mut pos, mut buf) = (0, Vec::new());
+            let mut skipped = 0;
+            while pos < wire.len() {
+                // At most `avail` bytes arrive per call, as from a socket.
+                let skip = if buf.is_empty() {
+                    reader.skippable() as usize
+                } else {
+                    0
+                };
+                if skip > 0 {
+                    let n = skip.min(avail).min(wire.len() - pos);
+                    reader.skipped(n as u64, &mut on_echo).unwrap();
+                    skipped += n;
+                    pos += n;
+                    continue;
+                }
+                let n = (HEAD_READ - buf.len()).min(avail).min(wire.len() - pos);
+                buf.extend_from_slice(&wire[pos..pos + n]);
+                pos += n;
+                let used = reader.feed(&buf, &mut on_echo).unwrap();
+                buf.drain(..used);
+            }
+            assert!(buf.is_empty());
+            assert_eq!(reader.pings, 1);
+            assert!(skipped > 70_000 - HEAD_READ, "skipped {skipped} with {avail} per read");
+            assert_eq!(
+                echoes,
+                vec![(0x2, 1000, vec![b'a'; 16]), (0x1, 70_000, vec![b'd'; 16])],
+                "{avail} bytes per read"
+            );
+        }
+    }
+
     #[test]
     fn the_reader_reassembles_server_frames_split_anywhere() {
         // A ping, then "0123456789abcdef!" as a 3-frame text message, then a 300-byte binary one.
