@@ -11,7 +11,9 @@
 //! `listening on ADDR`. A fresh server process serves each (scenario, server, round), so that one
 //! run cannot leave state behind for the next, and idle memory is measured from a clean start.
 //! Servers whose NAME starts with `rfc6455` are ours; `--ours` (default `rfc6455`) is the one
-//! compared with the best peer.
+//! compared with the best peer, and with the best peer that, like it, serves all connections
+//! from one thread (every peer but `tungstenite`, which runs a thread per connection);
+//! `rfc6455-blocking` is compared with `tungstenite`.
 //!
 //! Environment: `ROUNDS` (default 3), `DURATION` seconds per scenario (default 5), `SMOKE=1`
 //! (defaults become 1 round of 0.5 s), `SCENARIOS` and `SERVERS` (comma-separated subsets),
@@ -32,6 +34,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rfc6455_loadtest::{process_rss_kib, raise_open_files_limit};
+
+/// Peers that serve each connection from its own thread (the others run on one thread, as our
+/// `rfc6455` server does): the table also compares ours with the best of the others.
+const THREAD_PER_CONNECTION: &[&str] = &["tungstenite"];
 
 struct Server {
     name: String,
@@ -567,17 +573,30 @@ fn render(
         names.iter().copied().find(|n| *n == "rfc6455-blocking"),
         names.iter().copied().find(|n| *n == "tungstenite"),
     );
+    // Like for like: ours against the peers that, like it, serve every connection from one
+    // thread (a current-thread tokio runtime), not a thread per connection.
+    let async_peers: Vec<&str> = peers
+        .iter()
+        .copied()
+        .filter(|p| !THREAD_PER_CONNECTION.contains(p))
+        .collect();
+    let async_header = if async_peers.is_empty() || async_peers.len() == peers.len() {
+        String::new()
+    } else {
+        format!(" {ours} / best async peer |")
+    };
     let pair_header = match threads_pair {
         (Some(a), Some(b)) => format!(" {a} / {b} |"),
         _ => String::new(),
     };
     t.push_str(&format!(
-        "| scenario | {} | {ours} / best peer |{pair_header}\n",
+        "| scenario | {} | {ours} / best peer |{async_header}{pair_header}\n",
         names.join(" | ")
     ));
     t.push_str(&format!(
-        "|---|{}---:|{}\n",
+        "|---|{}---:|{}{}\n",
         "---:|".repeat(names.len()),
+        if async_header.is_empty() { "" } else { "---:|" },
         if pair_header.is_empty() { "" } else { "---:|" }
     ));
     let value = |scenario: &str, server: &str, key: &str| -> Option<f64> {
@@ -600,19 +619,27 @@ fn render(
                 }
             })
             .collect();
-        let best_peer = peers
-            .iter()
-            .filter_map(|p| value(row.scenario, p, row.key))
-            .reduce(|a, b| {
-                if (a > b) == row.higher_is_better {
-                    a
-                } else {
-                    b
-                }
-            });
+        let best_of = |servers: &[&str]| {
+            servers
+                .iter()
+                .filter_map(|p| value(row.scenario, p, row.key))
+                .reduce(|a, b| {
+                    if (a > b) == row.higher_is_better {
+                        a
+                    } else {
+                        b
+                    }
+                })
+        };
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if b != 0.0 => format!("{:.2}x", a / b),
             _ => "-".to_owned(),
+        };
+        let ours_value = value(row.scenario, ours, row.key);
+        let against_async = if async_header.is_empty() {
+            String::new()
+        } else {
+            format!(" {} |", ratio(ours_value, best_of(&async_peers)))
         };
         let pair = match threads_pair {
             (Some(a), Some(b)) => format!(
@@ -625,10 +652,10 @@ fn render(
             _ => String::new(),
         };
         t.push_str(&format!(
-            "| {} {arrow} | {} | {} |{pair}\n",
+            "| {} {arrow} | {} | {} |{against_async}{pair}\n",
             row.label,
             cells.join(" | "),
-            ratio(value(row.scenario, ours, row.key), best_peer)
+            ratio(ours_value, best_of(&peers))
         ));
     }
     t.push_str(&format!(
