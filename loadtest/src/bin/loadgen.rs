@@ -1084,7 +1084,10 @@ mod tests {
             }
             assert!(buf.is_empty());
             assert_eq!(reader.pings, 1);
-            assert!(skipped > 70_000 - HEAD_READ, "skipped {skipped} with {avail} per read");
+            assert!(
+                skipped > 70_000 - HEAD_READ,
+                "skipped {skipped} with {avail} per read"
+            );
             assert_eq!(
                 echoes,
                 vec![(0x2, 1000, vec![b'a'; 16]), (0x1, 70_000, vec![b'd'; 16])],
