@@ -10,9 +10,9 @@
 //! - `echo` (default): N connections, each keeping D messages of SIZE bytes in flight (text with
 //!   `--text`, else binary), each message sent as F frames; measures echoed messages/s and the
 //!   latency from queueing a message to receiving its echo (p50, p99). Echoes are checked: type,
-//!   length, and a sequence number in the first 16 bytes; the rest of an echo's payload is
-//!   discarded by the kernel unread (`recv` with `MSG_TRUNC`), which keeps the generator from
-//!   being the bottleneck with large messages.
+//!   length, and a sequence number in the first 16 bytes. With messages over 8 KiB, the rest of
+//!   an echo's payload is discarded by the kernel unread (`recv` with `MSG_TRUNC`), which keeps
+//!   the generator from being the bottleneck.
 //! - `handshake`: N concurrent loops of connect, opening handshake (checking
 //!   `Sec-WebSocket-Accept`), closing handshake, until the server closes; measures handshakes/s.
 //! - `idle`: opens N connections, prints `READY n=N`, waits for a line (or EOF) on stdin, then
@@ -36,9 +36,10 @@ use tokio::net::TcpStream;
 /// Templates up to this size are copied into a write buffer per message (so that many small
 /// messages go out in one write); larger ones are written straight from the template.
 const SMALL_TEMPLATE: usize = 8 * 1024;
-/// With large messages, what is read between two payloads: the longest frame header (RFC 6455
-/// §5.2) and the 16 bytes of the sequence number.
-const HEAD_READ: usize = 14 + 16;
+/// With large messages, what is read between two payloads: the longest frame header a server
+/// sends (unmasked, with a 64-bit length: 10 bytes, RFC 6455 §5.2) and the 16 bytes of the
+/// sequence number.
+const HEAD_READ: usize = 10 + 16;
 /// How long after the end of the window the server may take to echo what is still in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How long to wait for the server to close after our Close frame.
@@ -478,6 +479,29 @@ impl Reader {
     }
 }
 
+/// What the echo loop does next with its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NextRead {
+    /// Discard this many payload bytes unread (at most; fewer may have arrived).
+    Discard(usize),
+    /// Read into the receive buffer, from what it holds (`rlen`) up to this index.
+    Into(usize),
+}
+
+/// Small messages: fill the receive buffer (`cap` bytes). Large ones (`big`): discard what is
+/// left of a payload once its message's sequence number is in, else read a header's worth.
+/// Bytes still buffered (`rlen > 0`) are a partial header: read on.
+fn next_read(reader: &Reader, big: bool, rlen: usize, cap: usize) -> NextRead {
+    if !big {
+        return NextRead::Into(cap);
+    }
+    let skip = reader.skippable();
+    if rlen == 0 && skip > 0 {
+        return NextRead::Discard(usize::try_from(skip).unwrap_or(usize::MAX));
+    }
+    NextRead::Into((rlen + HEAD_READ).min(cap))
+}
+
 // ------------------------------------------------------------------ the echo scenario
 
 #[derive(Clone, Copy)]
@@ -600,26 +624,19 @@ async fn echo_connection(
                 // payloads only a header and those 16 bytes are read. Copying echoes out was a
                 // quarter (1 MiB) to a third (64 KiB) of the generator's time, and the generator
                 // was the busier process.
-                let skip = if big && rlen == 0 {
-                    usize::try_from(reader.skippable()).unwrap_or(usize::MAX)
-                } else {
-                    0
+                let next = next_read(&reader, big, rlen, rbuf.len());
+                let read = match next {
+                    NextRead::Discard(len) => {
+                        stream.try_io(Interest::READABLE, || discard(&stream, len))
+                    }
+                    NextRead::Into(end) => stream.try_read(&mut rbuf[rlen..end]),
                 };
-                let read = if skip > 0 {
-                    stream.try_io(Interest::READABLE, || discard(&stream, skip))
-                } else if big {
-                    let end = (rlen + HEAD_READ).min(rbuf.len());
-                    stream.try_read(&mut rbuf[rlen..end])
-                } else {
-                    stream.try_read(&mut rbuf[rlen..])
-                };
-                match read {
+                let n = match read {
                     Ok(0) => return Err(err("the server closed the connection")),
-                    Ok(n) if skip > 0 => debug_assert!(n <= skip),
-                    Ok(n) => rlen += n,
+                    Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
-                }
+                };
                 let now = Instant::now();
                 let in_window = now >= window.start && now < window.end;
                 let size = template.size as u64;
@@ -649,12 +666,15 @@ async fn echo_connection(
                     }
                     Ok(())
                 };
-                let used = match read {
-                    Ok(n) if skip > 0 => {
+                let used = match next {
+                    NextRead::Discard(_) => {
                         reader.skipped(n as u64, &mut on_echo)?;
                         0
                     }
-                    _ => reader.feed(&rbuf[..rlen], &mut on_echo)?,
+                    NextRead::Into(_) => {
+                        rlen += n;
+                        reader.feed(&rbuf[..rlen], &mut on_echo)?
+                    }
                 };
                 if reader.closed {
                     return Err(err("the server sent a Close frame"));
@@ -975,6 +995,28 @@ fn main() {
     println!("{line}");
 }
 
+/// Receives and discards up to `len` bytes of `stream` without copying them (`recv(2)` with
+/// `MSG_TRUNC`, which TCP sockets on Linux take as "drop this many bytes").
+fn discard(stream: &TcpStream, len: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: on a TCP socket, Linux's recv(2) with MSG_TRUNC discards the bytes instead of
+    // copying them to the caller (tcp(7)): no buffer is written, so none is passed. (The load
+    // test runs on Linux only: it reads /proc.)
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::MSG_TRUNC,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1038,12 +1080,13 @@ mod tests {
         }
     }
 
-    /// The large-message read loop: between payloads at most `HEAD_READ` bytes are read, and
-    /// what `skippable` allows is discarded unread. The echoes seen must be those of reading all.
+    /// The large-message read loop, driven by `next_read` over a socket that delivers at most
+    /// `avail` bytes per call: the echoes seen must be those of reading everything.
     #[test]
     fn discarding_payloads_after_the_sequence_number_sees_the_same_echoes() {
-        // A 1000-byte binary message in 3 frames with a ping between the first two, then a
-        // 70,000-byte text message (64-bit length).
+        // A 1000-byte binary message in 3 frames with a ping between the first two; a 16-byte
+        // head split over a 5-byte first frame, a ping and the next frame; then a 70,000-byte
+        // text message (64-bit length).
         let mut wire = vec![0x02, 126, 0x01, 0x90];
         wire.extend(std::iter::repeat_n(b'a', 400));
         wire.extend_from_slice(&[0x89, 0x03, b'p', b'n', b'g']);
@@ -1051,49 +1094,73 @@ mod tests {
         wire.extend(std::iter::repeat_n(b'b', 300));
         wire.extend_from_slice(&[0x80, 126, 0x01, 0x2C]);
         wire.extend(std::iter::repeat_n(b'c', 300));
+        wire.extend_from_slice(&[0x02, 0x05]);
+        wire.extend_from_slice(b"01234");
+        wire.extend_from_slice(&[0x89, 0x00]);
+        wire.extend_from_slice(&[0x80, 126, 0x01, 0x2C]);
+        wire.extend(std::iter::repeat_n(b'x', 300));
         wire.extend_from_slice(&[0x81, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70]);
         wire.extend(std::iter::repeat_n(b'd', 70_000));
-        for avail in [1, 7, 30, 1000, usize::MAX] {
+        let cap = 4096;
+        for avail in [1, 7, HEAD_READ, 1000, usize::MAX] {
             let mut reader = Reader::default();
             let mut echoes = Vec::new();
             let mut on_echo = |e: Echo| {
                 echoes.push((e.opcode, e.len, e.head[..e.head_len].to_vec()));
                 Ok(())
             };
-            let (mut pos, mut buf) = (0, Vec::new());
-            let mut skipped = 0;
+            let (mut pos, mut rbuf, mut rlen) = (0, vec![0u8; cap], 0);
+            let (mut discarded, mut copied, mut largest_read) = (0, 0, 0);
             while pos < wire.len() {
-                // At most `avail` bytes arrive per call, as from a socket.
-                let skip = if buf.is_empty() {
-                    reader.skippable() as usize
-                } else {
-                    0
-                };
-                if skip > 0 {
-                    let n = skip.min(avail).min(wire.len() - pos);
-                    reader.skipped(n as u64, &mut on_echo).unwrap();
-                    skipped += n;
-                    pos += n;
-                    continue;
+                match next_read(&reader, true, rlen, cap) {
+                    NextRead::Discard(len) => {
+                        let n = len.min(avail).min(wire.len() - pos);
+                        reader.skipped(n as u64, &mut on_echo).unwrap();
+                        discarded += n;
+                        pos += n;
+                    }
+                    NextRead::Into(end) => {
+                        let n = (end - rlen).min(avail).min(wire.len() - pos);
+                        rbuf[rlen..rlen + n].copy_from_slice(&wire[pos..pos + n]);
+                        largest_read = largest_read.max(n);
+                        copied += n;
+                        pos += n;
+                        rlen += n;
+                        let used = reader.feed(&rbuf[..rlen], &mut on_echo).unwrap();
+                        rbuf.copy_within(used..rlen, 0);
+                        rlen -= used;
+                    }
                 }
-                let n = (HEAD_READ - buf.len()).min(avail).min(wire.len() - pos);
-                buf.extend_from_slice(&wire[pos..pos + n]);
-                pos += n;
-                let used = reader.feed(&buf, &mut on_echo).unwrap();
-                buf.drain(..used);
             }
-            assert!(buf.is_empty());
-            assert_eq!(reader.pings, 1);
+            assert_eq!(rlen, 0);
+            assert_eq!(reader.pings, 2);
+            assert!(largest_read <= HEAD_READ, "read {largest_read} at once");
+            // Each of the 8 frames costs at most one header's worth of copying; the rest of the
+            // bytes are discarded.
+            assert_eq!(copied + discarded, wire.len());
             assert!(
-                skipped > 70_000 - HEAD_READ,
-                "skipped {skipped} with {avail} per read"
+                copied <= 8 * HEAD_READ,
+                "{copied} bytes copied, {avail} per read"
             );
+            let mut split_head = b"01234".to_vec();
+            split_head.extend_from_slice(&[b'x'; 11]);
             assert_eq!(
                 echoes,
-                vec![(0x2, 1000, vec![b'a'; 16]), (0x1, 70_000, vec![b'd'; 16])],
+                vec![
+                    (0x2, 1000, vec![b'a'; 16]),
+                    (0x2, 305, split_head),
+                    (0x1, 70_000, vec![b'd'; 16])
+                ],
                 "{avail} bytes per read"
             );
         }
+    }
+
+    #[test]
+    fn small_messages_fill_the_receive_buffer() {
+        let reader = Reader::default();
+        assert_eq!(next_read(&reader, false, 0, 100), NextRead::Into(100));
+        assert_eq!(next_read(&reader, false, 7, 100), NextRead::Into(100));
     }
 
     #[test]
@@ -1129,26 +1196,5 @@ mod tests {
                 "cut at {cut}"
             );
         }
-    }
-}
-
-/// Receives and discards up to `len` bytes of `stream` without copying them (`recv(2)` with
-/// `MSG_TRUNC`, which TCP sockets on Linux take as "drop this many bytes").
-fn discard(stream: &TcpStream, len: usize) -> io::Result<usize> {
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: on a TCP socket, MSG_TRUNC makes recv(2) discard the bytes instead of copying them
-    // to the caller (tcp(7)): no buffer is written, so none is passed.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            libc::MSG_TRUNC,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }

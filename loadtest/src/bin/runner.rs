@@ -35,9 +35,10 @@ use std::time::{Duration, Instant};
 
 use rfc6455_loadtest::{process_rss_kib, raise_open_files_limit};
 
-/// Peers that serve each connection from its own thread (the others run on one thread, as our
-/// `rfc6455` server does): the table also compares ours with the best of the others.
-const THREAD_PER_CONNECTION: &[&str] = &["tungstenite"];
+/// Servers that serve each connection from its own thread (the others run on one thread, as our
+/// `rfc6455` server does): the table also compares ours, when it is one of the others, with the
+/// best peer among the others.
+const THREAD_PER_CONNECTION: &[&str] = &["tungstenite", "rfc6455-blocking"];
 
 struct Server {
     name: String,
@@ -580,7 +581,10 @@ fn render(
         .copied()
         .filter(|p| !THREAD_PER_CONNECTION.contains(p))
         .collect();
-    let async_header = if async_peers.is_empty() || async_peers.len() == peers.len() {
+    let async_header = if THREAD_PER_CONNECTION.contains(&ours)
+        || async_peers.is_empty()
+        || async_peers.len() == peers.len()
+    {
         String::new()
     } else {
         format!(" {ours} / best async peer |")
