@@ -735,3 +735,88 @@ fn rerender(csv: &std::path::Path, ours: &str, out: Option<&std::path::Path>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(name: &str) -> Server {
+        Server {
+            name: name.to_owned(),
+            program: String::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// The 1 MiB row of the 06:00 run of 2026-11-27 (msgs/s), where the thread-per-connection
+    /// peer led: each ratio column must pick its own comparison.
+    fn one_mib_table(ours: &str, names: &[&str]) -> String {
+        let values = [
+            ("rfc6455", 3123.0),
+            ("rfc6455-blocking", 4396.0),
+            ("tungstenite", 3707.0),
+            ("tokio-websockets", 3087.0),
+        ];
+        let mut results = Results::new();
+        for (name, v) in values.iter().filter(|(n, _)| names.contains(n)) {
+            let run = BTreeMap::from([("msgs_per_s".to_owned(), *v)]);
+            results.insert(("1MiB".to_owned(), (*name).to_owned()), vec![run]);
+        }
+        let servers: Vec<Server> = names.iter().map(|n| server(n)).collect();
+        let scenario = SCENARIOS.iter().find(|s| s.id == "1MiB").unwrap();
+        let settings = Settings {
+            loadgen: PathBuf::new(),
+            duration: 1.0,
+            idle_conns: 1,
+            gen_threads: 1,
+        };
+        render(&results, &servers, &[scenario], ours, 1, &settings)
+    }
+
+    fn row<'a>(table: &'a str, start: &str) -> Vec<&'a str> {
+        let line = table.lines().find(|l| l.starts_with(start)).unwrap();
+        line.trim_matches('|').split('|').map(str::trim).collect()
+    }
+
+    #[test]
+    fn ours_is_compared_with_the_best_peer_and_with_its_like() {
+        let all = [
+            "rfc6455",
+            "rfc6455-blocking",
+            "tungstenite",
+            "tokio-websockets",
+        ];
+        let t = one_mib_table("rfc6455", &all);
+        let header = row(&t, "| scenario");
+        assert_eq!(
+            &header[5..],
+            [
+                "rfc6455 / best peer",
+                "rfc6455 / best async peer",
+                "rfc6455-blocking / tungstenite"
+            ]
+        );
+        assert_eq!(row(&t, "|---").len(), header.len());
+        let data = row(&t, "| 4 conns x 1 in flight, 1 MiB");
+        assert_eq!(data.len(), header.len());
+        // 3123 / 3707, 3123 / 3087, 4396 / 3707.
+        assert_eq!(&data[5..], ["0.84x", "1.01x", "1.19x"]);
+    }
+
+    #[test]
+    fn the_like_for_like_column_is_left_out_where_it_would_not_be_like_for_like() {
+        // Ours is itself thread-per-connection.
+        let t = one_mib_table(
+            "rfc6455-blocking",
+            &["rfc6455-blocking", "tungstenite", "tokio-websockets"],
+        );
+        assert!(!t.contains("best async peer"));
+        // No one-thread peer, or no thread-per-connection one: the two ratios would be one.
+        for peers in [["tungstenite"], ["tokio-websockets"]] {
+            let names = [&["rfc6455"][..], &peers[..]].concat();
+            let t = one_mib_table("rfc6455", &names);
+            assert!(!t.contains("best async peer"), "{peers:?}");
+            assert_eq!(row(&t, "|---").len(), row(&t, "| scenario").len());
+        }
+    }
+}
