@@ -452,6 +452,7 @@ impl Reader {
         n: u64,
         on_echo: &mut impl FnMut(Echo) -> io::Result<()>,
     ) -> io::Result<()> {
+        debug_assert!(n <= self.skippable());
         self.left -= n;
         if self.left == 0 {
             self.end_frame(on_echo)?;
@@ -488,18 +489,22 @@ enum NextRead {
     Into(usize),
 }
 
-/// Small messages: fill the receive buffer (`cap` bytes). Large ones (`big`): discard what is
-/// left of a payload once its message's sequence number is in, else read a header's worth.
-/// Bytes still buffered (`rlen > 0`) are a partial header: read on.
+/// Small messages: fill the receive buffer (`cap` bytes, `rlen` of them held). Large ones
+/// (`big`): discard what is left of a payload once its message's sequence number is in, else
+/// read a header's worth.
 fn next_read(reader: &Reader, big: bool, rlen: usize, cap: usize) -> NextRead {
     if !big {
         return NextRead::Into(cap);
     }
-    let skip = reader.skippable();
-    if rlen == 0 && skip > 0 {
-        return NextRead::Discard(usize::try_from(skip).unwrap_or(usize::MAX));
+    match reader.skippable() {
+        0 => NextRead::Into((rlen + HEAD_READ).min(cap)),
+        skip => {
+            // Inside a payload `feed` has consumed everything: what it leaves is only ever a
+            // partial header.
+            debug_assert_eq!(rlen, 0);
+            NextRead::Discard(usize::try_from(skip).unwrap_or(usize::MAX))
+        }
     }
-    NextRead::Into((rlen + HEAD_READ).min(cap))
 }
 
 // ------------------------------------------------------------------ the echo scenario
