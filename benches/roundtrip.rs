@@ -192,7 +192,7 @@ async fn ours_tokio() -> usize {
         let mut received = 0;
         for _ in 0..MESSAGES / IN_FLIGHT {
             for _ in 0..IN_FLIGHT {
-                ws.feed(&msg).await.expect("send");
+                ws.feed(msg.clone()).await.expect("send");
             }
             ws.flush().await.expect("flush");
             for _ in 0..IN_FLIGHT {

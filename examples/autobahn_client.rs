@@ -60,11 +60,11 @@ fn request(url: &str) -> Result<ClientRequest, Error> {
 
 fn run_blocking(base: &str, agent: &str) -> Result<(), Error> {
     let (mut ws, _) = blocking::connect_with(&request(&format!("{base}/getCaseCount"))?, config())?;
-    let count: u32 = match ws.read()? {
+    let count: u32 = match ws.recv()? {
         Some(Message::Text(t)) => t.trim().parse().unwrap_or(0),
         _ => 0,
     };
-    while ws.read()?.is_some() {}
+    while ws.recv()?.is_some() {}
     eprintln!("running {count} cases");
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={agent}");
@@ -76,9 +76,9 @@ fn run_blocking(base: &str, agent: &str) -> Result<(), Error> {
             }
         };
         loop {
-            match ws.read() {
+            match ws.recv() {
                 Ok(Some(msg)) => {
-                    if ws.send(&msg).is_err() {
+                    if ws.send(msg).is_err() {
                         break;
                     }
                 }
@@ -93,7 +93,7 @@ fn run_blocking(base: &str, agent: &str) -> Result<(), Error> {
     let url = format!("{base}/updateReports?agent={agent}");
     let (mut ws, _) = blocking::connect_with(&request(&url)?, config())?;
     ws.close(CloseCode::NORMAL, "")?;
-    while ws.read()?.is_some() {}
+    while ws.recv()?.is_some() {}
     Ok(())
 }
 

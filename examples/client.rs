@@ -95,7 +95,7 @@ fn run_blocking(url: &str) -> Result<(), Error> {
                 Err(mpsc::TryRecvError::Empty) => break,
             }
         }
-        match ws.read() {
+        match ws.recv() {
             Ok(Some(msg)) => print_message(&msg),
             Ok(None) => return Ok(()),
             Err(Error::Io(e))

@@ -70,11 +70,11 @@ fn serve_blocking(listener: TcpListener) {
                 Err(e) => return eprintln!("handshake: {e}"),
             };
             loop {
-                match ws.read() {
+                match ws.recv() {
                     // `write` queues; the next `read` flushes before it blocks, so a burst of
                     // messages is echoed with one write call.
                     Ok(Some(msg)) => {
-                        if let Err(e) = ws.write(&msg) {
+                        if let Err(e) = ws.feed(msg) {
                             eprintln!("send: {e}");
                             break;
                         }
@@ -127,7 +127,7 @@ fn serve_async(listener: TcpListener) -> ExitCode {
                         // `feed` queues; the next `recv` flushes before it waits, so a burst
                         // of messages is echoed with one write call.
                         Ok(Some(msg)) => {
-                            if let Err(e) = ws.feed(&msg).await {
+                            if let Err(e) = ws.feed(msg).await {
                                 eprintln!("send: {e}");
                                 break;
                             }

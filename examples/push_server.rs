@@ -797,10 +797,10 @@ async fn serve_websocket<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocketStr
                 // Hand the queued messages to the connection; a slow socket makes this wait,
                 // and while it waits the hub may decide this client is too slow.
                 let forward = async {
-                    ws.feed(&first).await?;
+                    ws.feed(first).await?;
                     for _ in 0..hub.queue {
                         let Ok(next) = rx.try_recv() else { break };
-                        ws.feed(&next).await?;
+                        ws.feed(next).await?;
                     }
                     ws.flush().await
                 };

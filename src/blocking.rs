@@ -9,7 +9,7 @@
 //! # fn main() -> Result<(), rfc6455::Error> {
 //! let (mut ws, _response) = blocking::connect("ws://127.0.0.1:9001/chat")?;
 //! ws.send_text("hello")?;
-//! while let Some(msg) = ws.read()? {
+//! while let Some(msg) = ws.recv()? {
 //!     println!("{msg:?}");
 //! }
 //! # Ok(()) }
@@ -23,7 +23,7 @@ use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
 use crate::error::{Error, SendError};
 use crate::handshake::{Accept, ClientRequest, Request, Response, ServerHandshake};
-use crate::message::Message;
+use crate::message::{DataKind, Message};
 use crate::upgrade;
 use crate::{Config, Role, Status};
 
@@ -42,13 +42,36 @@ const WRITE_SLICES: usize = 16;
 /// What a blocking WebSocket needs from its byte stream beyond `Read + Write`: a way to bound a
 /// read in time (for the handshake, close and keepalive timeouts) and to half-close.
 ///
-/// Implemented for [`TcpStream`] and Unix sockets. For another stream (a TLS stream, a test
-/// double) `impl Stream for MyStream {}` works: without timeouts the adapter still runs, but a
-/// peer that stops answering can then only be dropped by the socket's own timeouts.
+/// Implemented for [`TcpStream`], Unix sockets, `&mut` and `Box` of a `Stream`, and, with the
+/// feature `rustls`, for rustls's `StreamOwned` and `Stream` over any of these (timeouts reach
+/// the socket underneath; the half-close sends `close_notify` first), so a TLS stream is used
+/// as it is:
+///
+/// ```
+/// # #[cfg(feature = "rustls")]
+/// fn serve(
+///     tls: rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>,
+/// ) -> Result<(), rfc6455::Error> {
+///     let mut ws = rfc6455::blocking::accept(tls)?;
+///     while let Some(message) = ws.recv()? {
+///         ws.send(message)?;
+///     }
+///     Ok(())
+/// }
+/// ```
+///
+/// For a stream type of your own (a test double, an in-memory pipe) every method has a default,
+/// so `impl Stream for MyStream {}` is enough: the adapter still runs, but without timeouts a
+/// peer that stops answering can only be dropped by the socket's own.
 pub trait Stream: Read + Write {
     /// Bounds the next reads; `None` blocks without limit.
     fn set_read_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
+    }
+    /// The read timeout set on the stream, by the adapter or by the application (which the
+    /// adapter then honours). The default, `Unsupported`, is for streams without timeouts.
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Err(io::ErrorKind::Unsupported.into())
     }
     /// Half-closes the stream: no more writes (TCP FIN).
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -60,6 +83,9 @@ impl Stream for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         Self::set_read_timeout(self, timeout)
     }
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Self::read_timeout(self)
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
@@ -70,6 +96,9 @@ impl Stream for std::os::unix::net::UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         Self::set_read_timeout(self, timeout)
     }
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Self::read_timeout(self)
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
@@ -78,6 +107,9 @@ impl Stream for std::os::unix::net::UnixStream {
 impl<S: Stream + ?Sized> Stream for &mut S {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).set_read_timeout(timeout)
+    }
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        (**self).read_timeout()
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
@@ -88,10 +120,43 @@ impl<S: Stream + ?Sized> Stream for Box<S> {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).set_read_timeout(timeout)
     }
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        (**self).read_timeout()
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
     }
 }
+
+/// rustls's blocking TLS streams over any [`Stream`] (feature `rustls`): timeouts go to the
+/// socket underneath, and the half-close sends TLS's `close_notify` before the TCP FIN.
+#[cfg(feature = "rustls")]
+macro_rules! tls_stream {
+    ($($stream:tt)*) => {
+        impl<C, T, D> Stream for $($stream)*
+        where
+            C: core::ops::DerefMut + core::ops::Deref<Target = rustls::ConnectionCommon<D>>,
+            T: Stream,
+            D: rustls::SideData,
+        {
+            fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+                self.sock.set_read_timeout(timeout)
+            }
+            fn read_timeout(&self) -> io::Result<Option<Duration>> {
+                self.sock.read_timeout()
+            }
+            fn shutdown_write(&mut self) -> io::Result<()> {
+                self.conn.send_close_notify();
+                self.flush()?;
+                self.sock.shutdown_write()
+            }
+        }
+    };
+}
+#[cfg(feature = "rustls")]
+tls_stream!(rustls::StreamOwned<C, T>);
+#[cfg(feature = "rustls")]
+tls_stream!(rustls::Stream<'_, C, T>);
 
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and performs the client handshake
 /// with the default [`Config`].
@@ -201,16 +266,33 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// A WebSocket over a blocking stream.
+/// A WebSocket over a blocking stream: one thread owns it and calls [`recv`](Self::recv) in a
+/// loop, sending in between.
+///
+/// The methods, the same as on the async [`WebSocketStream`](crate::tokio::WebSocketStream):
+///
+/// | receive | send | control | the parts |
+/// |---|---|---|---|
+/// | [`recv`](Self::recv), [`recv_event`](Self::recv_event) | [`send`](Self::send), [`send_text`](Self::send_text), [`send_binary`](Self::send_binary), [`feed`](Self::feed), [`flush`](Self::flush), [`send_frame`](Self::send_frame) | [`ping`](Self::ping), [`pong`](Self::pong), [`close`](Self::close) | [`get_ref`](Self::get_ref), [`get_mut`](Self::get_mut), [`connection`](Self::connection), [`connection_mut`](Self::connection_mut), [`into_inner`](Self::into_inner) |
+///
+/// Timeouts: the adapter bounds its reads by the core's deadlines (keepalive, close timeout)
+/// through the stream's read timeout. A read timeout of the application's own, set with
+/// [`set_read_timeout`](Self::set_read_timeout) or on the socket itself
+/// (`ws.get_ref().set_read_timeout(..)`), ends a read that waits longer with an error for
+/// which [`Error::is_timeout`] is true; the connection stays usable and keepalive goes on.
 #[derive(Debug)]
 pub struct WebSocket<S> {
     stream: S,
     conn: Connection,
     origin: Instant,
-    /// The read timeout the application asked for (passed through).
+    /// The read timeout the application asked for, on the adapter or on the socket.
     user_timeout: Option<Duration>,
-    /// The core deadline and application timeout the stream's read timeout was last set for.
-    armed: (Option<Duration>, Option<Duration>),
+    /// The core deadline and application timeout the stream's read timeout was last set for;
+    /// `None`: to be set at the next read.
+    armed: Option<(Option<Duration>, Option<Duration>)>,
+    /// The read timeout the adapter last set on the stream: a different one there was set by
+    /// the application.
+    set: Option<Duration>,
     shut_down: bool,
 }
 
@@ -228,21 +310,35 @@ impl<S: Stream> WebSocket<S> {
         Ok(Self::from_connection(stream, conn))
     }
 
-    /// Wraps a stream and a core connection.
+    /// Wraps a stream and a core connection (the reverse of [`into_inner`](Self::into_inner)).
+    ///
+    /// A read timeout already set on the stream is the application's: reads that wait longer
+    /// end with a timeout error.
     pub fn from_connection(stream: S, conn: Connection) -> Self {
+        let user_timeout = stream.read_timeout().ok().flatten();
         Self {
             stream,
             conn,
             origin: Instant::now(),
-            user_timeout: None,
-            armed: (None, None),
+            user_timeout,
+            // A stream without a read timeout is as the adapter wants it while no deadline is set.
+            armed: user_timeout.is_none().then_some((None, None)),
+            set: user_timeout,
             shut_down: false,
         }
     }
 
-    /// The core connection (state, buffered amounts, peer's close frame).
+    /// The core connection: state, buffered amounts, the peer's Close frame.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The core connection, to call what the adapter has no method for. Queue frames with it
+    /// freely (they go out with the next [`flush`](Self::flush) or before the next read
+    /// blocks), but leave the input and output sides to the adapter: feeding it bytes, polling
+    /// its events or taking its output here would corrupt the connection.
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// The underlying stream.
@@ -255,22 +351,38 @@ impl<S: Stream> WebSocket<S> {
         &mut self.stream
     }
 
-    /// Bounds every blocking read: a read that waits longer returns the stream's timeout error
-    /// (`WouldBlock` or `TimedOut`) as [`Error::Io`]; the connection stays usable.
+    /// Takes the WebSocket apart: the stream and the core connection, which holds every byte
+    /// received but not yet turned into events and every byte queued but not yet written.
+    /// [`from_connection`](Self::from_connection) puts them back together.
+    pub fn into_inner(self) -> (S, Connection) {
+        (self.stream, self.conn)
+    }
+
+    /// Bounds every blocking read: a read that waits longer returns an error for which
+    /// [`Error::is_timeout`] is true; the connection stays usable. Setting the timeout on the
+    /// socket (`ws.get_ref().set_read_timeout(..)`) does the same.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.user_timeout = timeout;
+        self.armed = None;
     }
 
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }
 
-    /// Reads the next message. `Ok(None)` means the connection closed cleanly (closing
-    /// handshake done, TCP closed); [`Error::Protocol`] that it failed. Pings are answered and
-    /// the peer's Close is echoed on the way.
-    pub fn read(&mut self) -> Result<Option<Message>, Error> {
+    /// Receives the next message. `Ok(None)` means the connection closed cleanly (closing
+    /// handshake done, TCP closed); an error that it failed ([`Error::is_closed`]) or that a
+    /// read timeout of the application's ran out ([`Error::is_timeout`]). Pings are answered
+    /// and the peer's Close is echoed on the way; what else happens arrives through
+    /// [`recv_event`](Self::recv_event).
+    ///
+    /// With [`Config::stream_frames`] or without [`Config::auto_pong`] the connection delivers
+    /// what `recv` would have to drop (data frames, pings to answer): `recv` then reads nothing
+    /// and returns [`Error::Usage`]; use `recv_event`.
+    pub fn recv(&mut self) -> Result<Option<Message>, Error> {
+        check_messages_only(&self.conn)?;
         loop {
-            match self.read_event()? {
+            match self.recv_event()? {
                 Some(Event::Message(m)) => return Ok(Some(m)),
                 Some(_) => {}
                 None => return Ok(None),
@@ -278,10 +390,11 @@ impl<S: Stream> WebSocket<S> {
         }
     }
 
-    /// Reads the next event of any kind ([`Event::Ping`], [`Event::Close`], ...); `Ok(None)` once
-    /// the connection is finished. [`Event::Failed`] comes back as [`Error::Protocol`], after the
-    /// Close frame was sent and the socket shut down.
-    pub fn read_event(&mut self) -> Result<Option<Event>, Error> {
+    /// Receives the next event of any kind ([`Event::Ping`], [`Event::Close`],
+    /// [`Event::Frame`], ...); `Ok(None)` once the connection is finished.
+    /// [`Event::Failed`] comes back as [`Error::Protocol`], after the Close frame was sent and
+    /// the socket shut down.
+    pub fn recv_event(&mut self) -> Result<Option<Event>, Error> {
         loop {
             if let Some(event) = self.conn.poll_event() {
                 if let Event::Failed(e) = event {
@@ -295,7 +408,7 @@ impl<S: Stream> WebSocket<S> {
                 return Ok(Some(event));
             }
             // Everything queued goes out before we block on the socket: messages queued with
-            // `write` while reading a burst leave in one write call.
+            // `feed` while reading a burst leave in one write call.
             self.flush()?;
             if self.conn.is_finished() {
                 return Ok(None);
@@ -304,7 +417,8 @@ impl<S: Stream> WebSocket<S> {
         }
     }
 
-    /// One read from the stream into the core, bounded by the core's next deadline.
+    /// One read from the stream into the core, bounded by the core's next deadline and the
+    /// application's read timeout.
     ///
     /// The stream's read timeout is only changed when the deadline (or the application's
     /// timeout) changes, not before every read, so a read may end up to one timeout late.
@@ -315,15 +429,24 @@ impl<S: Stream> WebSocket<S> {
             self.conn.handle_timeout(now);
             return Ok(());
         }
-        let wanted = (deadline, self.user_timeout);
-        if wanted != self.armed {
+        let mut wanted = (deadline, self.user_timeout);
+        if self.user_timeout.is_some() || self.armed != Some(wanted) {
+            // Before the adapter sets the socket's timeout, and before every read of an
+            // application that manages timeouts (one `getsockopt`, for those only): notice a
+            // timeout the application set, changed or removed on the socket itself.
+            self.adopt_socket_timeout();
+            wanted = (deadline, self.user_timeout);
+        }
+        if self.armed != Some(wanted) {
             let core_wait = deadline.map(|d| d - now);
             let wait = match (core_wait, self.user_timeout) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             self.stream.set_read_timeout(wait)?;
-            self.armed = wanted;
+            // As the stream reports it: the kernel rounds it (to its clock ticks).
+            self.set = self.stream.read_timeout().unwrap_or(wait);
+            self.armed = Some(wanted);
         }
         let stream = &mut self.stream;
         // A large frame is arriving, or likely next: read straight into its buffer.
@@ -347,10 +470,14 @@ impl<S: Stream> WebSocket<S> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_timeout(&e) => {
                 self.conn.release_read_buffer();
-                let now = self.now();
-                if deadline.is_some_and(|d| d <= now) {
-                    self.conn.handle_timeout(now);
-                } else if self.user_timeout.is_some() {
+                self.adopt_socket_timeout();
+                let waited = self.now() - now;
+                let core_due = deadline.is_some_and(|d| d <= now + waited);
+                if core_due {
+                    self.conn.handle_timeout(now + waited);
+                }
+                // The application's timeout ran out, not (only) the core's deadline.
+                if self.user_timeout.is_some_and(|t| !core_due || waited >= t) {
                     return Err(Error::Io(e));
                 }
             }
@@ -366,6 +493,19 @@ impl<S: Stream> WebSocket<S> {
         Ok(())
     }
 
+    /// A read timeout on the stream other than the one the adapter set was set by the
+    /// application: it becomes the application's timeout (`None` removes it).
+    fn adopt_socket_timeout(&mut self) {
+        if let Ok(on_socket) = self.stream.read_timeout() {
+            if on_socket != self.set {
+                self.user_timeout = on_socket;
+                self.set = on_socket;
+                // The socket no longer has the core's deadline: set it again at the next read.
+                self.armed = None;
+            }
+        }
+    }
+
     /// After a failure: send our Close, shut down, and let the peer close (bounded by the close
     /// timeout) so the Close is not lost to a TCP reset. Errors no longer matter here.
     fn finish_after_failure(&mut self) {
@@ -377,55 +517,72 @@ impl<S: Stream> WebSocket<S> {
         }
     }
 
-    /// Queues a message without writing it unless the outgoing queue is over its limit
-    /// (then it writes first: backpressure). It goes out with the next [`flush`](Self::flush),
-    /// or before the next [`read`](Self::read) blocks on the socket: an echo loop of `read` and
-    /// `write` answers a burst of messages with one write call.
-    pub fn write(&mut self, message: &Message) -> Result<(), Error> {
+    /// Queues with `op`, writing first while the outgoing queue is over
+    /// [`Config::write_buffer_limit`] (backpressure).
+    fn queue(
+        &mut self,
+        mut op: impl FnMut(&mut Connection) -> Result<(), SendError>,
+    ) -> Result<(), Error> {
         loop {
-            match self.conn.send(message) {
+            match op(&mut self.conn) {
                 Err(SendError::BufferFull) => self.flush_bytes()?,
                 other => return Ok(other?),
             }
         }
     }
 
-    /// Sends a message: queues it and writes it out.
-    pub fn send(&mut self, message: &Message) -> Result<(), Error> {
-        self.write(message)?;
+    /// Queues a message without writing it, unless the outgoing queue is over its limit (then
+    /// it writes first: backpressure). It goes out with the next [`flush`](Self::flush), or
+    /// before the next [`recv`](Self::recv) blocks on the socket: an echo loop of `recv` and
+    /// `feed` answers a burst of messages with one write call.
+    pub fn feed(&mut self, message: Message) -> Result<(), Error> {
+        self.queue(|conn| conn.send(&message))
+    }
+
+    /// Sends a message in one frame: queues it and writes everything queued. A server sends a
+    /// large payload without copying it.
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.feed(message)?;
         self.flush()
     }
 
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        loop {
-            match self.conn.send_text(text) {
-                Err(SendError::BufferFull) => self.flush_bytes()?,
-                other => break other?,
-            }
-        }
+        self.queue(|conn| conn.send_text(text))?;
         self.flush()
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        loop {
-            match self.conn.send_binary(data) {
-                Err(SendError::BufferFull) => self.flush_bytes()?,
-                other => break other?,
-            }
-        }
+        self.queue(|conn| conn.send_binary(data))?;
         self.flush()
     }
 
-    /// Sends a Ping (§5.5.2); its Pong arrives as [`Event::Pong`] from [`read_event`](Self::read_event).
+    /// Sends one frame of a message streamed in fragments (§5.4), with the same backpressure
+    /// as [`send`](Self::send): the first call starts a message of `kind`, the next continue it
+    /// (same `kind`), and the one with `fin` ends it. See [`Connection::send_frame`].
+    pub fn send_frame(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), Error> {
+        self.queue(|conn| conn.send_frame(kind, data, fin))?;
+        self.flush()
+    }
+
+    /// Sends a Ping (§5.5.2); its Pong arrives as [`Event::Pong`] from
+    /// [`recv_event`](Self::recv_event).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.conn.ping(payload)?;
         self.flush()
     }
 
+    /// Sends a Pong (§5.5.3): the answer to an [`Event::Ping`] when [`Config::auto_pong`] is
+    /// off (§5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+    /// response"; echo its payload), or an unsolicited heartbeat.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.conn.pong(payload)?;
+        self.flush()
+    }
+
     /// Starts the closing handshake (§7.1.2) and sends the Close frame. Keep calling
-    /// [`read`](Self::read) until it returns `Ok(None)` to complete it.
+    /// [`recv`](Self::recv) until it returns `Ok(None)` to complete it.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason)?;
         self.flush()
@@ -466,4 +623,23 @@ impl<S: Stream> WebSocket<S> {
         }
         Ok(())
     }
+}
+
+/// `recv` hands out whole messages only: refuse it where the connection delivers what it would
+/// drop, before anything is read.
+pub(crate) fn check_messages_only(conn: &Connection) -> Result<(), Error> {
+    let config = conn.config();
+    if config.stream_frames {
+        return Err(Error::Usage(
+            "Config::stream_frames is on: data arrives as Event::Frame, which recv() would drop; \
+             read with recv_event()",
+        ));
+    }
+    if !config.auto_pong {
+        return Err(Error::Usage(
+            "Config::auto_pong is off: each Event::Ping must be answered with pong() (RFC 6455 \
+             5.5.2), and recv() would drop it; read with recv_event()",
+        ));
+    }
+    Ok(())
 }

@@ -10,9 +10,18 @@ use crate::handshake::HandshakeLimits;
 /// for: a frame or message over a limit fails the connection with 1009 (§7.4.1) as soon as its
 /// header declares the size, before any memory is set aside for it.
 ///
+/// Built in one expression with the `with_*` setters (the struct is `#[non_exhaustive]`, so
+/// `..Default::default()` is not available outside the crate):
+///
 /// ```
-/// let mut config = rfc6455::Config::default();
-/// config.max_message_size = 1 << 20;
+/// use std::time::Duration;
+/// use rfc6455::Config;
+///
+/// let config = Config::default()
+///     .with_max_message_size(1 << 20)
+///     .with_keepalive_interval(Some(Duration::from_secs(30)))
+///     .with_auto_pong(true);
+/// assert_eq!(config.max_message_size, 1 << 20);
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +97,144 @@ impl Config {
         #[cfg(feature = "deflate")]
         deflate: None,
     };
+
+    /// Sets [`max_frame_size`](Self::max_frame_size): the largest payload of one frame (§5.2), over which the connection fails with 1009 (§7.4.1). Default 16 MiB.
+    #[must_use]
+    pub const fn with_max_frame_size(mut self, max_frame_size: usize) -> Self {
+        self.max_frame_size = max_frame_size;
+        self
+    }
+
+    /// Sets [`max_message_size`](Self::max_message_size): the largest reassembled message (§5.4), over which the connection fails with 1009. Default 64 MiB.
+    #[must_use]
+    pub const fn with_max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = max_message_size;
+        self
+    }
+
+    /// Sets [`max_fragments`](Self::max_fragments): the most frames one message may be split into (§5.4). Default 131,072.
+    #[must_use]
+    pub const fn with_max_fragments(mut self, max_fragments: usize) -> Self {
+        self.max_fragments = max_fragments;
+        self
+    }
+
+    /// Sets [`write_buffer_limit`](Self::write_buffer_limit): queued outgoing bytes above which sending waits (adapters) or is refused (core). Default 1 MiB.
+    #[must_use]
+    pub const fn with_write_buffer_limit(mut self, write_buffer_limit: usize) -> Self {
+        self.write_buffer_limit = write_buffer_limit;
+        self
+    }
+
+    /// Sets [`auto_pong`](Self::auto_pong): answer each Ping with a Pong (§5.5.2). Default `true`; with `false`, read with `recv_event` and answer with `pong`.
+    #[must_use]
+    pub const fn with_auto_pong(mut self, auto_pong: bool) -> Self {
+        self.auto_pong = auto_pong;
+        self
+    }
+
+    /// Sets [`stream_frames`](Self::stream_frames): deliver data frames one by one ([`Event::Frame`](crate::Event::Frame)), read with `recv_event`. Default `false`.
+    #[must_use]
+    pub const fn with_stream_frames(mut self, stream_frames: bool) -> Self {
+        self.stream_frames = stream_frames;
+        self
+    }
+
+    /// Sets [`keepalive_interval`](Self::keepalive_interval): send a Ping after this long without a whole frame (§5.5.2); `None` turns keepalive off. Default 20 s.
+    #[must_use]
+    pub const fn with_keepalive_interval(mut self, keepalive_interval: Option<Duration>) -> Self {
+        self.keepalive_interval = keepalive_interval;
+        self
+    }
+
+    /// Sets [`keepalive_timeout`](Self::keepalive_timeout): how long a keepalive Ping waits for any frame before the connection fails with 1011. Default 20 s.
+    #[must_use]
+    pub const fn with_keepalive_timeout(mut self, keepalive_timeout: Duration) -> Self {
+        self.keepalive_timeout = keepalive_timeout;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout): how long the closing handshake may take (§7.1.1) before the TCP connection is dropped. Default 5 s.
+    #[must_use]
+    pub const fn with_close_timeout(mut self, close_timeout: Duration) -> Self {
+        self.close_timeout = close_timeout;
+        self
+    }
+
+    /// Sets [`handshake_limits`](Self::handshake_limits): size limits of the opening handshake (§4, §10.4). Default 16 KiB, 64 headers.
+    #[must_use]
+    pub const fn with_handshake_limits(mut self, handshake_limits: HandshakeLimits) -> Self {
+        self.handshake_limits = handshake_limits;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Self::handshake_timeout): how long the adapters give the opening handshake (§4); `None` waits forever. Default 10 s.
+    #[must_use]
+    pub const fn with_handshake_timeout(mut self, handshake_timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = handshake_timeout;
+        self
+    }
+
+    /// Sets [`deflate`](Self::deflate): permessage-deflate (RFC 7692), offered by clients and
+    /// accepted by servers when `Some`. Default `None` (off).
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn with_deflate(mut self, deflate: Option<crate::deflate::DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each setter sets its own field and no other.
+    #[test]
+    fn each_setter_sets_its_field() {
+        let d = Config::DEFAULT;
+        let limits = HandshakeLimits::new().with_max_bytes(1);
+        let c = Config::DEFAULT
+            .with_max_frame_size(1)
+            .with_max_message_size(2)
+            .with_max_fragments(3)
+            .with_write_buffer_limit(4)
+            .with_auto_pong(!d.auto_pong)
+            .with_stream_frames(!d.stream_frames)
+            .with_keepalive_interval(None)
+            .with_keepalive_timeout(Duration::from_millis(5))
+            .with_close_timeout(Duration::from_millis(6))
+            .with_handshake_limits(limits)
+            .with_handshake_timeout(Some(Duration::from_millis(7)));
+        assert_eq!(
+            (
+                c.max_frame_size,
+                c.max_message_size,
+                c.max_fragments,
+                c.write_buffer_limit
+            ),
+            (1, 2, 3, 4)
+        );
+        assert_eq!(
+            (c.auto_pong, c.stream_frames),
+            (!d.auto_pong, !d.stream_frames)
+        );
+        assert_eq!(c.keepalive_interval, None);
+        assert_eq!(c.keepalive_timeout, Duration::from_millis(5));
+        assert_eq!(c.close_timeout, Duration::from_millis(6));
+        assert_eq!(c.handshake_limits, limits);
+        assert_eq!(c.handshake_timeout, Some(Duration::from_millis(7)));
+        #[cfg(feature = "deflate")]
+        {
+            assert_eq!(d.deflate, None);
+            let on = Some(crate::deflate::DeflateConfig::default());
+            assert_eq!(Config::DEFAULT.with_deflate(on.clone()).deflate, on);
+        }
     }
 }

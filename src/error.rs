@@ -170,6 +170,79 @@ pub enum Error {
     Protocol(ProtocolError),
     /// The connection refused to send (it is closing or closed, or the message was invalid).
     Send(SendError),
+    /// A call that would lose what the [`Config`](crate::Config) asked to see, refused before
+    /// anything was read: `recv` (whole messages only) with
+    /// [`stream_frames`](crate::Config::stream_frames) on, where data arrives as
+    /// [`Event::Frame`](crate::Event::Frame), or with [`auto_pong`](crate::Config::auto_pong)
+    /// off, where each [`Event::Ping`](crate::Event::Ping) must be answered with `pong`
+    /// (§5.5.2). The text names the call to use instead (`recv_event`). The connection is
+    /// unchanged.
+    Usage(&'static str),
+}
+
+#[cfg(feature = "std")]
+impl Error {
+    /// Whether time ran out: a read timeout the application set (on the adapter or on the
+    /// socket itself; the connection stays usable, read again), the opening handshake's
+    /// [`handshake_timeout`](crate::Config::handshake_timeout), or the peer's silence after a
+    /// keepalive Ping ([`ProtocolError::KeepaliveTimeout`]; the connection has failed, and
+    /// [`is_closed`](Self::is_closed) says so too).
+    ///
+    /// ```
+    /// use std::io;
+    /// use rfc6455::Error;
+    ///
+    /// assert!(Error::Io(io::ErrorKind::WouldBlock.into()).is_timeout());
+    /// assert!(Error::HandshakeTimeout.is_timeout());
+    /// assert!(!Error::Io(io::ErrorKind::ConnectionReset.into()).is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::Io(e) => is_timeout_kind(e.kind()),
+            Self::HandshakeTimeout | Self::Protocol(ProtocolError::KeepaliveTimeout) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the connection is over (or never opened): nothing more can be received or sent
+    /// on it, and a client that wants to go on must connect again. True for a failed
+    /// connection ([`Error::Protocol`], §7.1.7), a failed opening handshake, a send after the
+    /// Close frame ([`SendError::Closed`], §5.5.1) and a broken socket; false for a read
+    /// timeout the application set, a send refused for its own reasons (too long, buffer
+    /// full, a fragmented message in progress) and [`Error::Usage`], after which the
+    /// connection is unchanged.
+    ///
+    /// A clean close is not an error: `recv` returns `Ok(None)`.
+    ///
+    /// ```
+    /// use std::io;
+    /// use rfc6455::{Error, ProtocolError, SendError};
+    ///
+    /// assert!(Error::Protocol(ProtocolError::InvalidUtf8).is_closed());
+    /// assert!(Error::Send(SendError::Closed).is_closed());
+    /// assert!(Error::Io(io::ErrorKind::ConnectionReset.into()).is_closed());
+    /// assert!(!Error::Io(io::ErrorKind::TimedOut.into()).is_closed());
+    /// assert!(!Error::Send(SendError::ControlFrameTooLong).is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Self::Io(e) => {
+                !is_timeout_kind(e.kind()) && e.kind() != std::io::ErrorKind::Interrupted
+            }
+            Self::Handshake(_) | Self::HandshakeTimeout | Self::Protocol(_) => true,
+            Self::Send(e) => *e == SendError::Closed,
+            Self::Usage(_) => false,
+        }
+    }
+}
+
+/// The kinds a socket read timeout comes back as: `WouldBlock` on Unix, `TimedOut` on Windows.
+#[cfg(feature = "std")]
+pub(crate) fn is_timeout_kind(kind: std::io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 #[cfg(feature = "std")]
@@ -181,6 +254,7 @@ impl core::fmt::Display for Error {
             Self::HandshakeTimeout => f.write_str("handshake timed out"),
             Self::Protocol(e) => write!(f, "connection failed: {e}"),
             Self::Send(e) => write!(f, "cannot send: {e}"),
+            Self::Usage(e) => f.write_str(e),
         }
     }
 }
@@ -193,7 +267,7 @@ impl std::error::Error for Error {
             Self::Handshake(e) => Some(e),
             Self::Protocol(e) => Some(e),
             Self::Send(e) => Some(e),
-            Self::HandshakeTimeout => None,
+            Self::HandshakeTimeout | Self::Usage(_) => None,
         }
     }
 }

@@ -96,6 +96,38 @@ pub mod tokio;
 #[cfg(feature = "std")]
 pub use error::Error;
 
+/// The names most programs use, for a glob import: `use rfc6455::prelude::*;`.
+///
+/// Glob-import this rather than the crate root: the root has a module named `tokio` (the async
+/// adapter, `rfc6455::tokio::WebSocketStream`), and `use rfc6455::*;` would bring it in under
+/// the name of the tokio crate, breaking `#[tokio::main]` and `tokio::spawn` in that file. The
+/// prelude has no modules, only types, so it leaves `tokio` alone.
+///
+/// ```
+/// use rfc6455::prelude::*;
+///
+/// # #[cfg(feature = "tokio")]
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() {
+///     let config = Config::default().with_max_message_size(1 << 20);
+///     tokio::spawn(async move { drop(config) }).await.unwrap();
+/// }
+/// # #[cfg(not(feature = "tokio"))]
+/// # fn main() {}
+/// ```
+pub mod prelude {
+    pub use crate::{
+        Bytes, CloseCode, CloseFrame, Config, Connection, DataFrame, DataKind, Event, Message,
+        Opcode, ProtocolError, Role, SendError, State, Text,
+    };
+
+    #[cfg(feature = "std")]
+    pub use crate::{blocking::WebSocket, Error};
+
+    #[cfg(feature = "tokio")]
+    pub use crate::tokio::WebSocketStream;
+}
+
 /// The README's code blocks, compiled and run as doctests so that they cannot drift.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -32,7 +32,7 @@ use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
 use crate::error::Error;
 use crate::handshake::{Accept, ClientRequest, HandshakeError, Request, Response, ServerHandshake};
-use crate::message::Message;
+use crate::message::{DataKind, Message};
 use crate::upgrade;
 use crate::{Config, Role, Status};
 
@@ -210,6 +210,102 @@ where
     .await
 }
 
+/// The sending methods, written once for [`WebSocketStream`] and [`WriteHalf`]: each type has
+/// `drive` (poll the engine) and `with_conn` (act on the connection at once).
+macro_rules! sending_methods {
+    () => {
+        /// Queues with `op` (waiting while the outgoing queue is over its limit), then flushes.
+        async fn queue_and_flush(
+            &mut self,
+            mut op: impl FnMut(&mut Connection) -> Result<(), crate::SendError>,
+        ) -> Result<(), Error> {
+            poll_fn(|cx| self.drive(cx, |inner, cx| inner.poll_queue(cx, &mut op))).await?;
+            self.flush().await
+        }
+
+        /// Sends a message in one frame and flushes it, waiting while the socket is slow. A server
+        /// sends a large payload without copying it.
+        ///
+        /// **Not cancel safe**: dropped while it waits for room in the queue, the message was not
+        /// queued; dropped while it flushes, the message is queued and goes out with the next
+        /// flush or receive. Use [`feed`](Self::feed) and [`flush`](Self::flush) to tell the two
+        /// apart.
+        pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+            self.queue_and_flush(|conn| conn.send(&message)).await
+        }
+
+        /// Sends a text message; as [`send`](Self::send), not cancel safe.
+        pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+            self.queue_and_flush(|conn| conn.send_text(text)).await
+        }
+
+        /// Sends a binary message; as [`send`](Self::send), not cancel safe.
+        pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+            self.queue_and_flush(|conn| conn.send_binary(data)).await
+        }
+
+        /// Sends one frame of a message streamed in fragments (§5.4), with the same backpressure
+        /// as [`send`](Self::send): the first call starts a message of `kind`, the next continue it
+        /// (same `kind`), and the one with `fin` ends it. See [`Connection::send_frame`]. As `send`,
+        /// not cancel safe.
+        pub async fn send_frame(
+            &mut self,
+            kind: DataKind,
+            data: &[u8],
+            fin: bool,
+        ) -> Result<(), Error> {
+            self.queue_and_flush(|conn| conn.send_frame(kind, data, fin))
+                .await
+        }
+
+        /// Queues a message without flushing, waiting only if the queue is over its limit. It goes
+        /// out with the next [`flush`](Self::flush), or before the next [`recv`](WebSocketStream::recv) waits
+        /// on the socket: an echo loop of `recv` and `feed` answers a burst with one write call.
+        ///
+        /// **Cancel safe**: once it completes the message is queued; dropped before, it was not.
+        pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
+            poll_fn(|cx| {
+                self.drive(cx, |inner, cx| {
+                    inner.poll_queue(cx, &mut |conn| conn.send(&message))
+                })
+            })
+            .await
+        }
+
+        /// Writes everything queued.
+        ///
+        /// **Cancel safe**: dropped early, what it did not write stays queued.
+        pub async fn flush(&mut self) -> Result<(), Error> {
+            poll_fn(|cx| self.drive(cx, Inner::poll_flush)).await
+        }
+
+        /// Sends a Ping (§5.5.2); its Pong arrives as [`Event::Pong`] from
+        /// [`recv_event`](WebSocketStream::recv_event). The Ping is queued at once; the rest is a
+        /// [`flush`](Self::flush) (cancel safe as it is).
+        pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+            self.with_conn(|conn| conn.ping(payload))?;
+            self.flush().await
+        }
+
+        /// Sends a Pong (§5.5.3): the answer to an [`Event::Ping`] when [`Config::auto_pong`] is
+        /// off (§5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+        /// response"; echo its payload), or an unsolicited heartbeat. Queued at once, then flushed
+        /// (cancel safe as [`flush`](Self::flush)).
+        pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+            self.with_conn(|conn| conn.pong(payload))?;
+            self.flush().await
+        }
+
+        /// Starts the closing handshake (§7.1.2) and sends the Close frame. Keep receiving until
+        /// [`recv`](WebSocketStream::recv) returns `Ok(None)` to complete it. The Close is queued at once,
+        /// then flushed (cancel safe as [`flush`](Self::flush)).
+        pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+            self.with_conn(|conn| conn.close(code, reason))?;
+            self.flush().await
+        }
+    };
+}
+
 /// The shared engine of [`WebSocketStream`] and its halves.
 #[derive(Debug)]
 struct Inner<S> {
@@ -354,6 +450,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        crate::blocking::check_messages_only(&self.conn)?;
         loop {
             match ready!(self.poll_event(cx))? {
                 Some(Event::Message(m)) => return Poll::Ready(Ok(Some(m))),
@@ -384,13 +481,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         self.poll_flush(cx)
     }
 
-    fn queue(&mut self, message: &Message) -> Result<(), Error> {
-        Ok(self.conn.send(message)?)
+    /// Ready for `op` to queue (the outgoing queue is under its limit), then queues with it.
+    /// Another queuer may fill the queue between the two (the read half's automatic replies):
+    /// then it waits again.
+    fn poll_queue(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: &mut impl FnMut(&mut Connection) -> Result<(), crate::SendError>,
+    ) -> Poll<Result<(), Error>> {
+        loop {
+            ready!(self.poll_ready(cx))?;
+            match op(&mut self.conn) {
+                Err(crate::SendError::BufferFull) => {}
+                other => return Poll::Ready(Ok(other?)),
+            }
+        }
     }
 }
 
 /// A WebSocket over an async byte stream: `Stream<Item = Result<Message, Error>>` and
 /// `Sink<Message>`.
+///
+/// The methods, the same as on the blocking [`WebSocket`](crate::blocking::WebSocket):
+///
+/// | receive | send | control | the parts |
+/// |---|---|---|---|
+/// | [`recv`](WebSocketStream::recv), [`recv_event`](WebSocketStream::recv_event) | [`send`](Self::send), [`send_text`](Self::send_text), [`send_binary`](Self::send_binary), [`feed`](Self::feed), [`flush`](Self::flush), [`send_frame`](Self::send_frame) | [`ping`](Self::ping), [`pong`](Self::pong), [`close`](Self::close) | [`get_ref`](Self::get_ref), [`get_mut`](Self::get_mut), [`connection`](Self::connection), [`connection_mut`](Self::connection_mut), [`into_inner`](Self::into_inner), [`split`](Self::split) |
+///
+/// Cancel safety (for `tokio::select!`): `recv`, `recv_event`, `feed` and `flush` are cancel
+/// safe; `send`, `send_text`, `send_binary` and `send_frame` are not (dropped while flushing,
+/// the message is queued and still goes out); `ping`, `pong` and `close` queue at once and then
+/// flush, cancel safe as `flush` is. Each method's doc says which.
 ///
 /// Sending waits while the outgoing queue is over [`Config::write_buffer_limit`], so a peer
 /// that never reads cannot make us buffer without bound. The stream ends (`None`) when the
@@ -409,7 +530,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Self::from_connection(stream, conn)
     }
 
-    /// Wraps a stream and a core connection.
+    /// Wraps a stream and a core connection (the reverse of [`into_inner`](Self::into_inner)).
     pub fn from_connection(stream: S, conn: Connection) -> Self {
         Self {
             inner: Inner {
@@ -423,9 +544,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
-    /// The core connection (state, buffered amounts, the peer's close frame).
+    /// The core connection: state, buffered amounts, the peer's Close frame.
     pub fn connection(&self) -> &Connection {
         &self.inner.conn
+    }
+
+    /// The core connection, to call what the adapter has no method for. Queue frames with it
+    /// freely (they go out with the next [`flush`](Self::flush) or before the next receive
+    /// waits), but leave the input and output sides to the adapter: feeding it bytes, polling
+    /// its events or taking its output here would corrupt the connection.
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.inner.conn
     }
 
     /// The underlying stream.
@@ -433,48 +562,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         &self.inner.stream
     }
 
-    /// The next message; `Ok(None)` once the connection closed cleanly.
+    /// The underlying stream. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner.stream
+    }
+
+    /// Takes the WebSocket apart: the stream and the core connection, which holds every byte
+    /// received but not yet turned into events and every byte queued but not yet written.
+    /// [`from_connection`](Self::from_connection) puts them back together.
+    pub fn into_inner(self) -> (S, Connection) {
+        (self.inner.stream, self.inner.conn)
+    }
+
+    /// Receives the next message; `Ok(None)` once the connection closed cleanly. Pings are
+    /// answered and the peer's Close is echoed on the way; what else happens arrives through
+    /// [`recv_event`](WebSocketStream::recv_event).
+    ///
+    /// With [`Config::stream_frames`] or without [`Config::auto_pong`] the connection delivers
+    /// what `recv` would have to drop (data frames, pings to answer): `recv` then reads nothing
+    /// and returns [`Error::Usage`]; use `recv_event`.
+    ///
+    /// **Cancel safe**: dropped before it completes (a branch of `tokio::select!` that lost),
+    /// it has taken no message; bytes it read stay in the connection for the next call.
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| self.inner.poll_next_message(cx)).await
     }
 
-    /// The next event of any kind (pings, pongs, the peer's close); `Ok(None)` once finished.
+    /// Receives the next event of any kind (messages, frames, pings, pongs, the peer's Close);
+    /// `Ok(None)` once finished. [`Event::Failed`] comes back as [`Error::Protocol`].
+    ///
+    /// **Cancel safe**, as [`recv`](WebSocketStream::recv).
     pub async fn recv_event(&mut self) -> Result<Option<Event>, Error> {
         poll_fn(|cx| self.inner.poll_event(cx)).await
     }
 
-    /// Sends a message and flushes it, waiting while the socket is slow.
-    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        self.inner.queue(&message)?;
-        self.flush().await
+    /// Runs `f` on the engine, with `cx`.
+    fn drive<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut Inner<S>, &mut Context<'_>) -> T,
+    ) -> T {
+        f(&mut self.inner, cx)
     }
 
-    /// Queues a message without flushing, waiting only if the queue is over its limit. It goes
-    /// out with the next [`flush`](Self::flush), or before the next [`recv`](Self::recv) waits
-    /// on the socket: an echo loop of `recv` and `feed` answers a burst with one write call.
-    pub async fn feed(&mut self, message: &Message) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        self.inner.queue(message)
+    /// Runs `f` on the connection now.
+    fn with_conn<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        f(&mut self.inner.conn)
     }
 
-    /// Writes everything queued.
-    pub async fn flush(&mut self) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Sends a Ping (§5.5.2).
-    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.inner.conn.ping(payload)?;
-        self.flush().await
-    }
-
-    /// Starts the closing handshake (§7.1.2) and sends the Close frame. Keep receiving until
-    /// [`recv`](Self::recv) returns `Ok(None)` to complete it.
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.conn.close(code, reason)?;
-        self.flush().await
-    }
+    sending_methods!();
 
     /// Splits into a read half and a write half that two tasks can own. They share the
     /// connection behind a mutex that is never held across an `.await`.
@@ -512,7 +648,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocke
         self.get_mut().inner.poll_ready(cx)
     }
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.get_mut().inner.queue(&item)
+        Ok(self.get_mut().inner.conn.send(&item)?)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.get_mut().inner.poll_flush(cx)
@@ -600,14 +736,22 @@ pub struct WriteHalf<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
-    /// The next message; `Ok(None)` once the connection closed cleanly.
+    /// Receives the next message; `Ok(None)` once the connection closed cleanly. As
+    /// [`WebSocketStream::recv`], cancel safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| self.shared.with(READ_SLOT, cx, Inner::poll_next_message)).await
     }
 
-    /// The next event of any kind; `Ok(None)` once finished.
+    /// Receives the next event of any kind; `Ok(None)` once finished. As
+    /// [`WebSocketStream::recv_event`], cancel safe.
     pub async fn recv_event(&mut self) -> Result<Option<Event>, Error> {
         poll_fn(|cx| self.shared.with(READ_SLOT, cx, Inner::poll_event)).await
+    }
+
+    /// Runs `f` on the core connection (state, buffered amounts, the peer's Close frame), under
+    /// the lock the halves share.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        f(&mut self.shared.lock().conn)
     }
 
     /// Puts the halves back together; gives them back if they come from different streams.
@@ -631,28 +775,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
-    /// Sends a message and flushes it, waiting while the socket is slow.
-    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        poll_fn(|cx| self.shared.with(WRITE_SLOT, cx, Inner::poll_ready)).await?;
-        self.shared.lock().queue(&message)?;
-        self.flush().await
+    /// Runs `f` on the engine, under the lock, with a context that wakes both halves.
+    fn drive<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut Inner<S>, &mut Context<'_>) -> T,
+    ) -> T {
+        self.shared.with(WRITE_SLOT, cx, f)
     }
 
-    /// Writes everything queued.
-    pub async fn flush(&mut self) -> Result<(), Error> {
-        poll_fn(|cx| self.shared.with(WRITE_SLOT, cx, Inner::poll_flush)).await
+    /// Runs `f` on the connection now, under the lock.
+    fn with_conn<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        f(&mut self.shared.lock().conn)
     }
 
-    /// Sends a Ping (§5.5.2).
-    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.shared.lock().conn.ping(payload)?;
-        self.flush().await
-    }
+    sending_methods!();
 
-    /// Starts the closing handshake (§7.1.2); the read half sees the peer's answer.
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.shared.lock().conn.close(code, reason)?;
-        self.flush().await
+    /// Runs `f` on the core connection, under the lock the halves share.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        f(&mut self.shared.lock().conn)
     }
 }
 
@@ -673,7 +814,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
         self.shared.with(WRITE_SLOT, cx, Inner::poll_ready)
     }
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.shared.lock().queue(&item)
+        Ok(self.shared.lock().conn.send(&item)?)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.shared.with(WRITE_SLOT, cx, Inner::poll_flush)

@@ -145,7 +145,7 @@ fn many_small_messages_arrive_in_order(client: Kind, server: Kind) {
             assert_eq!(ws.expect_message(), Message::text(format!("sent {i}")));
         }
         for i in 0u32..1000 {
-            ws.feed(&Message::binary(i.to_be_bytes().to_vec()))
+            ws.feed(Message::binary(i.to_be_bytes().to_vec()))
                 .expect("feed");
         }
         ws.flush().expect("flush");
@@ -529,7 +529,7 @@ fn blocking_send_to_a_peer_that_does_not_read_times_out_with_a_bounded_queue() {
         let mut max_buffered = 0;
         let error = loop {
             assert!(completed < MAX_SENDS, "{completed} sends completed");
-            let sent = ws.send(&message);
+            let sent = ws.send(message.clone());
             max_buffered = max_buffered.max(ws.connection().buffered_amount());
             match sent {
                 Ok(()) => completed += 1,
@@ -543,7 +543,7 @@ fn blocking_send_to_a_peer_that_does_not_read_times_out_with_a_bounded_queue() {
         let mut queued = Vec::new();
         for _ in 0..10 {
             assert!(
-                ws.send(&message).is_err(),
+                ws.send(message.clone()).is_err(),
                 "a send completed to a non-reader"
             );
             queued.push(ws.connection().buffered_amount());

@@ -233,8 +233,8 @@ fn blocking_acceptor(
                 stream.set_write_timeout(Some(STEP))?;
                 let mut ws = blocking::accept_with(stream, server_config(), |_| Ok(Accept::new()))?;
                 let mut echoed = 0;
-                while let Some(message) = ws.read()? {
-                    ws.send(&message)?;
+                while let Some(message) = ws.recv()? {
+                    ws.send(message)?;
                     echoed += 1;
                     if echoed == MAX_ECHOES {
                         break;
@@ -277,8 +277,8 @@ fn good_client(addr: SocketAddr) -> Result<Served, Error> {
     for i in 0..GOOD_MESSAGES {
         let message = Message::text(format!("good {i}"));
         let sent = Instant::now();
-        ws.send(&message)?;
-        let echo = ws.read()?;
+        ws.send(message.clone())?;
+        let echo = ws.recv()?;
         slowest = slowest.max(sent.elapsed());
         assert_eq!(echo, Some(message), "echo {i}");
         first_echo.get_or_insert_with(Instant::now);
@@ -286,7 +286,7 @@ fn good_client(addr: SocketAddr) -> Result<Served, Error> {
     }
     ws.close(CloseCode::NORMAL, "done")?;
     for _ in 0..100 {
-        if ws.read()?.is_none() {
+        if ws.recv()?.is_none() {
             return Ok(Served {
                 echoed: GOOD_MESSAGES,
                 first_echo: first_echo.expect("echoes"),
@@ -862,7 +862,7 @@ fn a_peer_that_never_reads_blocks_the_blocking_write_with_a_bounded_queue() {
             if counter.load(Ordering::SeqCst) == MAX_PUSHES {
                 return (None, ws.connection().buffered_amount());
             }
-            match ws.write(&message) {
+            match ws.feed(message.clone()) {
                 Ok(()) => counter.fetch_add(1, Ordering::SeqCst),
                 Err(e) => break e,
             };

@@ -655,7 +655,7 @@ proptest! {
         let mut ws = rfc6455::blocking::WebSocket::from_connection(Pieces::new(bytes, sizes), conn);
         let mut got = Vec::new();
         // The stream ends without a Close: the read after the last message fails.
-        while let Ok(Some(m)) = ws.read() {
+        while let Ok(Some(m)) = ws.recv() {
             got.push(m);
         }
         prop_assert_eq!(got, expected);

@@ -156,24 +156,24 @@ pub(crate) fn connect_with_response(
 }
 
 impl Ws {
-    pub(crate) fn read_event(&mut self) -> Result<Option<Event>, Error> {
+    pub(crate) fn recv_event(&mut self) -> Result<Option<Event>, Error> {
         match self {
-            Self::Blocking(ws) => ws.read_event(),
+            Self::Blocking(ws) => ws.recv_event(),
             Self::Tokio { ws, rt } => on(rt, ws.recv_event()),
         }
     }
 
     pub(crate) fn send(&mut self, message: Message) -> Result<(), Error> {
         match self {
-            Self::Blocking(ws) => ws.send(&message),
+            Self::Blocking(ws) => ws.send(message),
             Self::Tokio { ws, rt } => on(rt, ws.send(message)),
         }
     }
 
-    /// Queues without flushing (the blocking `write`, the tokio `feed`).
-    pub(crate) fn feed(&mut self, message: &Message) -> Result<(), Error> {
+    /// Queues without flushing.
+    pub(crate) fn feed(&mut self, message: Message) -> Result<(), Error> {
         match self {
-            Self::Blocking(ws) => ws.write(message),
+            Self::Blocking(ws) => ws.feed(message),
             Self::Tokio { ws, rt } => on(rt, ws.feed(message)),
         }
     }
@@ -208,7 +208,7 @@ impl Ws {
 
     /// The next event; `what` names it in the failure.
     pub(crate) fn expect_event(&mut self, what: &str) -> Event {
-        match self.read_event() {
+        match self.recv_event() {
             Ok(Some(event)) => event,
             other => panic!("expected {what}, got {other:?}"),
         }
@@ -273,7 +273,7 @@ impl Ws {
             },
             other => panic!("expected the peer's Close {code}, got {other:?}"),
         }
-        match self.read_event() {
+        match self.recv_event() {
             Ok(None) => {}
             other => panic!("expected the end of the connection, got {other:?}"),
         }
@@ -307,7 +307,7 @@ pub(crate) fn echo_server(ws: &mut Ws) -> ServerReport {
         ..ServerReport::default()
     };
     loop {
-        match ws.read_event() {
+        match ws.recv_event() {
             Ok(Some(Event::Message(m))) => match m.as_text() {
                 Some("close-please") => ws.close(SERVER_CLOSE, "server bye").expect("close"),
                 Some("ping-me") => ws.ping(b"from server").expect("ping"),

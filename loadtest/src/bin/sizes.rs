@@ -45,7 +45,7 @@ fn main() {
             let accept = accept_with(accepted, Config::default(), |_| Ok(Default::default()));
             let Ok(mut ws) = accept.await else { return };
             while let Ok(Some(msg)) = ws.recv().await {
-                if ws.feed(&msg).await.is_err() {
+                if ws.feed(msg).await.is_err() {
                     break;
                 }
             }
