@@ -1281,7 +1281,10 @@ mod tests {
             stop_frame(Ok(Stop::GoingAway)).1,
         ];
         for reason in reasons {
-            assert!(reason.len() <= rfc6455::close::MAX_REASON_LEN, "{reason}");
+            assert!(
+                reason.len() <= rfc6455::CloseFrame::MAX_REASON_LEN,
+                "{reason}"
+            );
         }
         assert_eq!(stop_frame(Ok(Stop::TooSlow)).0, CloseCode::POLICY_VIOLATION);
         assert_eq!(stop_frame(Ok(Stop::GoingAway)).0, CloseCode::GOING_AWAY);

@@ -105,8 +105,7 @@ impl core::fmt::Display for CloseCode {
     }
 }
 
-/// The longest close reason that fits a control frame: 125 bytes minus the 2-byte code.
-pub const MAX_REASON_LEN: usize = 123;
+pub(crate) const MAX_REASON_LEN: usize = CloseFrame::MAX_REASON_LEN;
 
 /// The payload of a Close frame that carries a status code (RFC 6455 §5.5.1).
 ///
@@ -118,11 +117,15 @@ pub const MAX_REASON_LEN: usize = 123;
 pub struct CloseFrame {
     /// The status code (§7.4).
     pub code: CloseCode,
-    /// The reason, UTF-8, at most [`MAX_REASON_LEN`] bytes on the wire.
+    /// The reason, UTF-8, at most [`MAX_REASON_LEN`](Self::MAX_REASON_LEN) bytes on the wire.
     pub reason: String,
 }
 
 impl CloseFrame {
+    /// The longest close reason that fits a control frame: 125 bytes minus the 2-byte code
+    /// (§5.5: "All control frames MUST have a payload length of 125 bytes or less").
+    pub const MAX_REASON_LEN: usize = 123;
+
     /// A close frame with a code and a reason.
     pub fn new(code: CloseCode, reason: impl Into<String>) -> Self {
         Self {

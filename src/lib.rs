@@ -45,15 +45,17 @@
 
 extern crate alloc;
 
-pub mod close;
-pub mod config;
-pub mod connection;
+// The modules whose types are all re-exported here stay private, so that rustdoc shows each
+// type once, at the root.
+mod close;
+mod config;
+mod connection;
 #[cfg(feature = "deflate")]
 pub mod deflate;
-pub mod error;
+mod error;
 pub mod frame;
 pub mod handshake;
-pub mod message;
+mod message;
 mod outgoing;
 mod unchecked;
 pub mod upgrade;
@@ -64,6 +66,7 @@ pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
 pub use connection::{Connection, Event, State};
 pub use error::{ProtocolError, SendError};
+#[doc(no_inline)]
 pub use frame::{FrameHeader, Opcode};
 pub use message::{DataFrame, DataKind, Message, Text};
 

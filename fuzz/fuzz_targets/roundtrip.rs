@@ -12,7 +12,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rfc6455::close::MAX_REASON_LEN;
+const MAX_REASON_LEN: usize = rfc6455::CloseFrame::MAX_REASON_LEN;
 use rfc6455::{CloseCode, CloseFrame, Config, Connection, Event, Message, Role, State};
 use rfc6455_fuzz::{check_sent_frames, chunk_size, chunks, parse_wire, write_once};
 
