@@ -56,7 +56,6 @@ pub mod handshake;
 pub mod message;
 mod outgoing;
 mod unchecked;
-pub mod upgrade;
 pub mod utf8;
 
 pub use bytes::Bytes;
