@@ -1,8 +1,9 @@
 //! The server side of the opening handshake (RFC 6455 §4.2): parse the client's request and build
 //! the 101 response, in memory.
 //!
-//! - `handshake/rfc6455/CASE`: `ServerHandshake::receive` + `Request::accept`;
-//! - `handshake/rfc6455-connection/CASE`: the same, plus `Connection::new` fed the leftover bytes,
+//! - `handshake/rfc6455/CASE`: `ServerHandshake::receive` + `Request::answer` (the 101 and the
+//!   small `Accepted`);
+//! - `handshake/rfc6455-connection/CASE`: the same, plus `Accepted::into_connection` fed the leftover bytes,
 //!   which is what the peers' calls below also build;
 //! - `handshake/tungstenite/CASE`: `tungstenite::accept` over an in-memory stream (request in, response
 //!   out), which returns a ready `WebSocket`;
@@ -27,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rfc6455::handshake::{Accept, HandshakeLimits, ServerHandshake};
-use rfc6455::{Config, Connection, Role, Status};
+use rfc6455::{Config, Connection, Status};
 
 const RFC_EXAMPLE: &str = "GET /chat HTTP/1.1\r\n\
 Host: server.example.com\r\n\
@@ -59,7 +60,11 @@ const CASES: [(&str, &str); 2] = [("rfc-example", RFC_EXAMPLE), ("browser", BROW
 fn ours(request: &[u8]) -> Vec<u8> {
     let mut hs = ServerHandshake::new(HandshakeLimits::default());
     match hs.receive(request) {
-        Ok(Status::Complete(req)) => req.accept(&Accept::new()).expect("valid request"),
+        Ok(Status::Complete(req)) => {
+            let answer = req.answer(Config::default(), |_| Ok(Accept::new()));
+            assert!(answer.result.is_ok(), "valid request");
+            answer.response
+        }
         other => panic!("handshake: {other:?}"),
     }
 }
@@ -68,10 +73,12 @@ fn ours_with_connection(request: &[u8]) -> (Vec<u8>, Connection) {
     let mut hs = ServerHandshake::new(HandshakeLimits::default());
     match hs.receive(request) {
         Ok(Status::Complete(req)) => {
-            let response = req.accept(&Accept::new()).expect("valid request");
-            let mut conn = Connection::new(Role::Server, Config::default());
-            conn.receive(&hs.take_leftover());
-            (response, conn)
+            let answer = req.answer(Config::default(), |_| Ok(Accept::new()));
+            let accepted = answer.result.expect("valid request");
+            (
+                answer.response,
+                accepted.into_connection(&hs.take_leftover()),
+            )
         }
         other => panic!("handshake: {other:?}"),
     }

@@ -594,15 +594,16 @@ fn request(bytes: &[u8], out: &mut Report) -> Option<usize> {
     if let Some(protocol) = chosen {
         accept = accept.protocol(protocol);
     }
-    if let Ok(answer) = request.accept(&accept) {
+    let answer = request.answer(Config::default(), |_| Ok(accept));
+    if answer.result.is_ok() {
         out.say(match chosen {
             Some(p) => format!(
-                "the server's answer, from Request::accept choosing the subprotocol {p:?} \
+                "the server's answer, from Request::answer choosing the subprotocol {p:?} \
                  (§4.2.2):"
             ),
-            None => "the server's answer, from Request::accept (§4.2.2):".to_owned(),
+            None => "the server's answer, from Request::answer (§4.2.2):".to_owned(),
         });
-        show_head(out, &answer);
+        show_head(out, &answer.response);
     }
     Some(head)
 }
@@ -655,8 +656,7 @@ fn response(bytes: &[u8], options: &Options, out: &mut Report) -> Option<usize> 
     // different Accept, so ClientHandshake can only check the Accept of canonical keys.
     let canonical = base64::engine::general_purpose::STANDARD.encode(nonce);
     let checked_key = options.key.as_deref().filter(|k| k.trim() == canonical);
-    let (mut handshake, _request) =
-        ClientHandshake::with_key(&client, nonce, HandshakeLimits::new());
+    let (mut handshake, _request) = ClientHandshake::with_key(&client, nonce, Config::default());
     let result = handshake.receive(bytes);
     let leftover = handshake.take_leftover();
     match &result {

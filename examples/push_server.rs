@@ -11,7 +11,8 @@
 //! ```
 //!
 //! One port serves everything; the crate's core parses every request (`ServerHandshake`) and
-//! writes every response (`http_response`, `accept_request`):
+//! writes every response (`http_response` for plain HTTP; `accept_request`, whose decision
+//! callback refuses with a `Reject`, for the upgrade):
 //! - `GET /`: one self-contained HTML page whose script is the classic browser client.
 //! - `GET /ws`: the WebSocket upgrade ([RFC 6455 §4.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2)).
 //!   A browser's `Origin` must be this server's own (`http://<address it was reached on>`, plus
@@ -45,7 +46,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rfc6455::handshake::{http_response, Accept, HandshakeLimits, Request, ServerHandshake};
+use rfc6455::handshake::{
+    http_response, Accept, HandshakeLimits, Reject, Request, ServerHandshake,
+};
 use rfc6455::tokio::{accept_request, WebSocketStream};
 use rfc6455::{CloseCode, Config, Message, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -236,14 +239,15 @@ fn allowed_origins(local: SocketAddr, extra: &[String]) -> Vec<String> {
 
 /// The accept callback's Origin check (§10.2: "servers ... MAY use the Origin header to refuse
 /// connections from pages they do not expect"). No `Origin` means a non-browser client.
-fn check_origin(origin: Option<&str>, allowed: &[String]) -> Result<Accept, Vec<u8>> {
+fn check_origin(origin: Option<&str>, allowed: &[String]) -> Result<Accept, Reject> {
     match origin {
         None => Ok(Accept::new()),
         Some(o) if allowed.iter().any(|a| a.eq_ignore_ascii_case(o)) => Ok(Accept::new()),
-        Some(o) => Err(text_response(
-            403,
-            &format!("origin {o} may not open a WebSocket here (RFC 6455 section 10.2)\n"),
-        )),
+        Some(o) => Err(Reject::new(403)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(format!(
+                "origin {o} may not open a WebSocket here (RFC 6455 section 10.2)\n"
+            ))),
     }
 }
 

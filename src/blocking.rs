@@ -22,9 +22,11 @@ use std::time::{Duration, Instant};
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
 use crate::error::{Error, SendError};
-use crate::handshake::{Accept, ClientRequest, Request, Response, ServerHandshake};
+use crate::handshake::{
+    Accept, ClientHandshake, ClientRequest, HandshakeError, Reject, Request, Response,
+    ServerHandshake,
+};
 use crate::message::{DataKind, Message};
-use crate::upgrade;
 use crate::{Config, Role, Status};
 
 /// Bytes read from the socket per call, on the stack, so an idle connection holds no read buffer.
@@ -175,19 +177,19 @@ pub fn connect_with(
     client(stream, request, config)
 }
 
-/// Performs the client handshake (§4.1) over an already connected stream.
+/// Performs the client handshake (§4.1) over an already connected stream, within
+/// [`Config::handshake_timeout`]: [`ClientHandshake`]'s request, response and connection.
 pub fn client<S: Stream>(
     mut stream: S,
     request: &ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    let (mut handshake, bytes) = upgrade::client_handshake(request, &config);
     let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let (mut handshake, bytes) = ClientHandshake::new(request, config);
     stream.write_all(&bytes)?;
     stream.flush()?;
     let response = read_handshake(&mut stream, deadline, |data| handshake.receive(data))?;
-    let mut conn = upgrade::client_connection(&response, config)?;
-    conn.receive(&handshake.take_leftover());
+    let conn = handshake.into_connection(&response)?;
     Ok((WebSocket::from_connection(stream, conn), response))
 }
 
@@ -198,12 +200,17 @@ pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>, Error> {
 }
 
 /// Accepts as [`accept`] does, letting `callback` see the request first: it may choose a
-/// subprotocol and add headers ([`Accept`]), or reject with a complete HTTP response of its own
-/// (for example built with [`http_response`](crate::handshake::http_response)), which is sent.
+/// subprotocol and add headers ([`Accept`]), or refuse with a [`Reject`] (any redirect or error
+/// status, headers, a body), which is sent and returned as [`HandshakeError::Rejected`]. Invalid
+/// requests get the core's error response (400, or 426) without `callback` being asked.
+///
+/// Reads the request within [`Config::handshake_timeout`], then finishes as [`accept_request`].
+///
+/// See [RFC 6455 §4.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2).
 pub fn accept_with<S, F>(mut stream: S, config: Config, callback: F) -> Result<WebSocket<S>, Error>
 where
     S: Stream,
-    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     let mut handshake = ServerHandshake::new(config.handshake_limits);
     let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
@@ -217,11 +224,37 @@ where
         }
         Err(e) => return Err(e),
     };
-    let (response, conn) = upgrade::accept(&request, config, callback);
-    stream.write_all(&response)?;
+    accept_request(
+        stream,
+        &request,
+        &handshake.take_leftover(),
+        config,
+        callback,
+    )
+}
+
+/// Finishes the server handshake for a request already read, for example by a server that also
+/// serves plain HTTP on the port ([`ServerHandshake`], [`Request::is_upgrade`]): answers it with
+/// [`Request::answer`] (checks, `callback`, extensions), writes the response, and on a 101
+/// starts the connection with `leftover`, the bytes that followed the request
+/// ([`ServerHandshake::take_leftover`]).
+///
+/// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+pub fn accept_request<S, F>(
+    mut stream: S,
+    request: &Request,
+    leftover: &[u8],
+    config: Config,
+    callback: F,
+) -> Result<WebSocket<S>, Error>
+where
+    S: Stream,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let answer = request.answer(config, callback);
+    stream.write_all(&answer.response)?;
     stream.flush()?;
-    let mut conn = conn?;
-    conn.receive(&handshake.take_leftover());
+    let conn = answer.result?.into_connection(leftover);
     Ok(WebSocket::from_connection(stream, conn))
 }
 
@@ -229,8 +262,11 @@ where
 fn read_handshake<S: Stream, T>(
     stream: &mut S,
     deadline: Option<Instant>,
-    mut feed: impl FnMut(&[u8]) -> Result<Status<T>, crate::handshake::HandshakeError>,
+    mut feed: impl FnMut(&[u8]) -> Result<Status<T>, HandshakeError>,
 ) -> Result<T, Error> {
+    // A read timeout the application set on the socket is put back afterwards: the adapter
+    // honours it once the connection is open.
+    let theirs = stream.read_timeout().ok().flatten();
     let mut buf = [0u8; 4096];
     let result = loop {
         if let Some(deadline) = deadline {
@@ -254,16 +290,13 @@ fn read_handshake<S: Stream, T>(
         }
     };
     if deadline.is_some() {
-        stream.set_read_timeout(None)?;
+        stream.set_read_timeout(theirs)?;
     }
     result
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    crate::error::is_timeout_kind(e.kind())
 }
 
 /// A WebSocket over a blocking stream: one thread owns it and calls [`recv`](Self::recv) in a

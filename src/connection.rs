@@ -264,6 +264,12 @@ impl Connection {
         Self::build(role, config, rng)
     }
 
+    /// A server connection, which never masks and so needs no randomness (the handshake's
+    /// [`Accepted::into_connection`](crate::handshake::Accepted::into_connection), also without `std`).
+    pub(crate) fn server(config: Config) -> Self {
+        Self::build(Role::Server, config, None)
+    }
+
     fn build(role: Role, config: Config, rng: Option<Box<dyn RngCore + Send>>) -> Self {
         let ping_timer = if config.keepalive_interval.is_some() {
             Timer::Unarmed
@@ -300,9 +306,11 @@ impl Connection {
     }
 
     /// Turns on permessage-deflate with parameters negotiated in the opening handshake (RFC 7692);
-    /// [`upgrade`](crate::upgrade) does this for you. Messages of at least the configured threshold
-    /// are sent compressed (RSV1 on their first frame); compressed messages are inflated as their
-    /// frames arrive, within [`Config::max_message_size`].
+    /// [`Accepted::into_connection`](crate::handshake::Accepted::into_connection) and
+    /// [`ClientHandshake::into_connection`](crate::handshake::ClientHandshake::into_connection)
+    /// do this for you. Messages of at least the configured threshold are sent compressed (RSV1 on
+    /// their first frame); compressed messages are inflated as their frames arrive, within
+    /// [`Config::max_message_size`].
     #[cfg(feature = "deflate")]
     pub fn with_deflate(mut self, codec: crate::deflate::DeflateCodec) -> Self {
         self.deflate = Some(Box::new(codec));

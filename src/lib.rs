@@ -58,7 +58,6 @@ pub mod handshake;
 mod message;
 mod outgoing;
 mod unchecked;
-pub mod upgrade;
 pub mod utf8;
 
 pub use bytes::Bytes;
@@ -135,3 +134,8 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The code blocks of "Coming from tungstenite", likewise.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/coming-from-tungstenite.md")]
+pub struct ComingFromTungsteniteDoctests;

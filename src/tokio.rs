@@ -31,9 +31,11 @@ use ::tokio::time::{sleep_until, Instant, Sleep};
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
 use crate::error::Error;
-use crate::handshake::{Accept, ClientRequest, HandshakeError, Request, Response, ServerHandshake};
+use crate::handshake::{
+    Accept, ClientHandshake, ClientRequest, HandshakeError, Reject, Request, Response,
+    ServerHandshake,
+};
 use crate::message::{DataKind, Message};
-use crate::upgrade;
 use crate::{Config, Role, Status};
 
 /// Bytes read per call, into a buffer on the stack: an idle connection holds no read buffer.
@@ -83,15 +85,15 @@ async fn client_inline<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut handshake, bytes) = upgrade::client_handshake(request, &config);
+    let timeout = config.handshake_timeout;
+    let (mut handshake, bytes) = ClientHandshake::new(request, config);
     let exchange = async {
         stream.write_all(&bytes).await?;
         stream.flush().await?;
         read_handshake(&mut stream, |data| handshake.receive(data)).await
     };
-    let response = with_timeout(config.handshake_timeout, exchange).await?;
-    let mut conn = upgrade::client_connection(&response, config)?;
-    conn.receive(&handshake.take_leftover());
+    let response = with_timeout(timeout, exchange).await?;
+    let conn = handshake.into_connection(&response)?;
     Ok((WebSocketStream::from_connection(stream, conn), response))
 }
 
@@ -104,13 +106,18 @@ where
 }
 
 /// Accepts as [`accept`] does, letting `callback` see the request first: it may choose a
-/// subprotocol and add headers ([`Accept`]), or reject with a complete HTTP response of its own,
-/// which is sent. Invalid requests get the error response the core builds (400, or 426).
+/// subprotocol and add headers ([`Accept`]), or refuse with a [`Reject`] (any redirect or error
+/// status, headers, a body), which is sent and returned as [`HandshakeError::Rejected`]. Invalid
+/// requests get the core's error response (400, or 426) without `callback` being asked.
+///
+/// Reads the request within [`Config::handshake_timeout`], then finishes as [`accept_request`].
 ///
 /// The handshake's state (about 1 KB: the request, the timeout, the response being written) is
 /// on the heap for the handshake's duration, not in the caller's future: a task that accepts
 /// and then serves a connection is as large as its largest state for the connection's whole
 /// life, so an inline handshake would about double an idle connection's memory.
+///
+/// See [RFC 6455 §4.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2).
 pub fn accept_with<S, F>(
     stream: S,
     config: Config,
@@ -118,7 +125,7 @@ pub fn accept_with<S, F>(
 ) -> impl Future<Output = Result<WebSocketStream<S>, Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     Box::pin(accept_inline(stream, config, callback))
 }
@@ -130,7 +137,7 @@ async fn accept_inline<S, F>(
 ) -> Result<WebSocketStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     let mut stream = stream;
     let mut handshake = ServerHandshake::new(config.handshake_limits);
@@ -149,10 +156,13 @@ where
     accept_request(stream, &request, &leftover, config, callback).await
 }
 
-/// Completes the server handshake for a request the application has already read (for
-/// example with [`ServerHandshake`] in a server that also serves plain HTTP): validates it,
-/// consults `callback`, writes the response, and starts the connection with `leftover`, the
-/// bytes that followed the request.
+/// Finishes the server handshake for a request already read, for example by a server that also
+/// serves plain HTTP on the port ([`ServerHandshake`], [`Request::is_upgrade`]): answers it with
+/// [`Request::answer`] (checks, `callback`, extensions), writes the response, and on a 101
+/// starts the connection with `leftover`, the bytes that followed the request
+/// ([`ServerHandshake::take_leftover`]).
+///
+/// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
 pub async fn accept_request<S, F>(
     mut stream: S,
     request: &Request,
@@ -162,15 +172,14 @@ pub async fn accept_request<S, F>(
 ) -> Result<WebSocketStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     // The connection is made once the response is out: only the small `Accepted` is held across
     // the write, so the task future (live as long as the connection) stays small.
-    let (response, accepted) = upgrade::answer(request, config, callback);
-    stream.write_all(&response).await?;
+    let answer = request.answer(config, callback);
+    stream.write_all(&answer.response).await?;
     stream.flush().await?;
-    let mut conn = accepted?.into_connection();
-    conn.receive(leftover);
+    let conn = answer.result?.into_connection(leftover);
     Ok(WebSocketStream::from_connection(stream, conn))
 }
 

@@ -432,3 +432,34 @@ fn rustls_streams_are_adapter_streams() {
     usable::<rustls::Stream<'static, rustls::ClientConnection, TcpStream>>();
     usable::<rustls::StreamOwned<rustls::ServerConnection, std::os::unix::net::UnixStream>>();
 }
+
+/// A read timeout set on the socket before the handshake survives it (the handshake bounds its
+/// own reads with the handshake timeout, then puts the application's back) and bounds the reads
+/// after it.
+#[test]
+fn a_read_timeout_set_before_the_handshake_survives_it() {
+    let (listener, addr) = listener();
+    let client = thread::spawn(move || {
+        let mut ws = blocking_client(addr, Config::default());
+        while ws.recv().expect("close").is_some() {}
+    });
+    let (stream, _) = listener.accept().expect("accept");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(150)))
+        .expect("timeout");
+    let mut ws = blocking::accept(stream).expect("server handshake");
+    // As the kernel keeps it: rounded to its clock ticks.
+    let kept = ws.get_ref().read_timeout().expect("timeout");
+    assert!(
+        kept.is_some_and(|t| t.abs_diff(Duration::from_millis(150)) < Duration::from_millis(20)),
+        "{kept:?}"
+    );
+    let started = Instant::now();
+    let error = ws.recv().expect_err("the read times out");
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    ws.close(rfc6455::CloseCode::NORMAL, "").expect("close");
+    ws.set_read_timeout(Some(STEP));
+    while ws.recv().expect("close").is_some() {}
+    join_by(client, Instant::now() + STEP, "client");
+}

@@ -17,12 +17,14 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use rfc6455::handshake::{http_response, Accept, HandshakeError, Request};
-use rfc6455::{Bytes, CloseCode, CloseFrame, Config, Error, Message};
+use rfc6455::handshake::{
+    Accept, HandshakeError, HandshakeLimits, Reject, Request, ServerHandshake,
+};
+use rfc6455::{Bytes, CloseCode, CloseFrame, Config, Error, Message, Status};
 
 use net::{
-    accept, connect, echo_server, join_by, one_mib_binary, one_mib_text, Kind, ServerReport, Ws,
-    SERVER_CLOSE, STEP,
+    accept, connect, echo_server, join_by, on, one_mib_binary, one_mib_text, runtime, Kind,
+    ServerReport, Ws, SERVER_CLOSE, STEP,
 };
 
 /// The longest a whole client/server exchange may take.
@@ -583,7 +585,7 @@ fn serve_handshake<F>(
     callback: F,
 ) -> (SocketAddr, JoinHandle<Result<(), Error>>)
 where
-    F: FnOnce(&Request) -> Result<Accept, Vec<u8>> + Send + 'static,
+    F: FnOnce(&Request) -> Result<Accept, Reject> + Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("local addr");
@@ -602,7 +604,7 @@ fn raw_request_gets_response<F>(
     callback: F,
 ) -> Result<(), Error>
 where
-    F: FnOnce(&Request) -> Result<Accept, Vec<u8>> + Send + 'static,
+    F: FnOnce(&Request) -> Result<Accept, Reject> + Send + 'static,
 {
     let (addr, server) = serve_handshake(kind, Config::default(), callback);
     let mut client = raw_client(addr);
@@ -655,16 +657,19 @@ fn handshake_timeout_fails_accept(kind: Kind) {
     });
 }
 
-/// §4.2.2: the application may refuse the handshake with a response of its own (here 403),
-/// which the client receives as written; `accept_with` returns `Rejected`.
+/// §4.2.2: the application may refuse the handshake with a [`Reject`] (here 403), which the
+/// client receives with the status, headers and body chosen, `Connection: close` and
+/// `Content-Length`; `accept_with` returns `Rejected`.
 fn accept_with_rejection_sends_the_applications_response(kind: Kind) {
-    let forbidden = http_response(403, &[("Content-Type", "text/plain")], b"not for you\n");
-    let expected = forbidden.clone();
+    let forbidden = Reject::new(403)
+        .header("Content-Type", "text/plain")
+        .body("not for you\n");
     let result = raw_request_gets_response(
         kind,
         RAW_UPGRADE.as_bytes(),
         b"HTTP/1.1 403 Forbidden\r\n",
-        &expected,
+        b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\
+          Content-Length: 12\r\n\r\nnot for you\n",
         move |request| {
             assert_eq!(request.path(), "/secret");
             Err(forbidden)
@@ -714,6 +719,67 @@ fn handshake_timeout_fails_connect(kind: Kind) {
     join_by(silent, Instant::now() + EXCHANGE, "silent server");
 }
 
+/// A server that read the request itself (with `ServerHandshake`, as one that also serves plain
+/// HTTP does) finishes the upgrade with `accept_request`: the 101 goes out, and the frame the
+/// client sent right behind its request (the leftover) is the connection's first message.
+fn accept_request_finishes_an_upgrade_read_elsewhere(kind: Kind) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let server = thread::spawn(move || -> Result<(), Error> {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_read_timeout(Some(STEP))?;
+        let mut handshake = ServerHandshake::new(HandshakeLimits::default());
+        let mut buf = [0u8; 4096];
+        let request = loop {
+            let n = stream.read(&mut buf)?;
+            assert!(n > 0, "the client closed before its request was complete");
+            if let Status::Complete(request) = handshake.receive(&buf[..n])? {
+                break request;
+            }
+        };
+        let leftover = handshake.take_leftover();
+        let accept = |_: &Request| Ok(Accept::new());
+        let message = match kind {
+            Kind::Blocking => {
+                let mut ws = rfc6455::blocking::accept_request(
+                    stream,
+                    &request,
+                    &leftover,
+                    Config::default(),
+                    accept,
+                )?;
+                ws.recv()?
+            }
+            Kind::Tokio => {
+                let rt = runtime();
+                on(&rt, async {
+                    stream.set_nonblocking(true)?;
+                    let stream = tokio::net::TcpStream::from_std(stream)?;
+                    let mut ws = rfc6455::tokio::accept_request(
+                        stream,
+                        &request,
+                        &leftover,
+                        Config::default(),
+                        accept,
+                    )
+                    .await?;
+                    ws.recv().await
+                })?
+            }
+        };
+        assert_eq!(message, Some(Message::text("hi")));
+        Ok(())
+    });
+    let mut client = raw_client(addr);
+    let mut bytes = RAW_UPGRADE.as_bytes().to_vec();
+    bytes.extend_from_slice(b"\x81\x82abcd\x09\x0b");
+    client.write_all(&bytes).expect("write request and frame");
+    let mut response = [0u8; 512];
+    let n = client.read(&mut response).expect("read the 101");
+    assert!(response[..n].starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    join_by(server, Instant::now() + EXCHANGE, "accept_request").expect("server");
+}
+
 macro_rules! handshake_tests {
     ($name:ident, $kind:expr) => {
         /// The server side of the opening handshake with one adapter.
@@ -726,6 +792,7 @@ macro_rules! handshake_tests {
                 handshake_timeout_fails_connect,
                 accept_with_rejection_sends_the_applications_response,
                 plain_http_get_gets_the_cores_400,
+                accept_request_finishes_an_upgrade_read_elsewhere,
             );
         }
     };

@@ -484,7 +484,9 @@ fn server_side(limits: HandshakeLimits) -> Side {
 
 fn client_side(limits: HandshakeLimits) -> Side {
     let request = ClientRequest::new("ws://127.0.0.1/chat").expect("url");
-    let (mut h, _bytes) = ClientHandshake::with_key(&request, [0x5A; 16], limits);
+    let mut config = Config::default();
+    config.handshake_limits = limits;
+    let (mut h, _bytes) = ClientHandshake::with_key(&request, [0x5A; 16], config);
     Side {
         name: "ClientHandshake",
         receive: Box::new(move |d| h.receive(d).map(|s| matches!(s, Status::Complete(_)))),

@@ -636,7 +636,9 @@ fn an_endless_handshake_header_line_never_buffers_more_than_the_limit() {
                 )
             } else {
                 let request = ClientRequest::new("ws://127.0.0.1/").expect("url");
-                let (mut h, _) = ClientHandshake::with_key(&request, [7; 16], limits);
+                let mut config = Config::default();
+                config.handshake_limits = limits;
+                let (mut h, _) = ClientHandshake::with_key(&request, [7; 16], config);
                 (
                     b"HTTP/1.1 101 Switching Protocols\r\n",
                     Box::new(move |d| h.receive(d).map(|s| matches!(s, Status::Complete(_)))),

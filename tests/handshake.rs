@@ -3,9 +3,10 @@
 use proptest::prelude::*;
 use rfc6455::handshake::{
     accept_key, header_contains_token, http_response, parse_extensions, Accept, ClientHandshake,
-    ClientRequest, Extension, HandshakeError, HandshakeLimits, Request, Response, ServerHandshake,
+    ClientRequest, Extension, HandshakeError, HandshakeLimits, Reject, Request, Response,
+    ServerHandshake,
 };
-use rfc6455::Status;
+use rfc6455::{Config, Role, Status};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -52,10 +53,30 @@ fn parse(bytes: &[u8]) -> Request {
     }
 }
 
+/// `config` with `limits`.
+fn config(limits: HandshakeLimits) -> Config {
+    let mut config = Config::default();
+    config.handshake_limits = limits;
+    config
+}
+
+/// The server's one path, [`Request::answer`], accepting with `accept`: the 101 if the request
+/// and `accept` are valid, else the error (whose response the answer holds instead).
+fn answer_101(request: &Request, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
+    let answer = request.answer(Config::default(), |_| Ok(accept.clone()));
+    match answer.result {
+        Ok(_) => Ok(answer.response),
+        Err(e) => {
+            assert_eq!(Some(answer.response), e.response());
+            Err(e)
+        }
+    }
+}
+
 fn assert_rejected(lines: &[&str], expected: HandshakeError, status: u16) {
     let request = parse(&text(lines));
     assert_eq!(request.validate(), Err(expected.clone()));
-    assert_eq!(request.accept(&Accept::new()), Err(expected.clone()));
+    assert_eq!(answer_101(&request, &Accept::new()), Err(expected.clone()));
     assert_eq!(expected.status(), Some(status));
     let response = expected
         .response()
@@ -99,7 +120,7 @@ fn rfc_section_1_3_example_request_parses_validates_and_is_accepted() {
     assert!(request.is_upgrade());
     assert_eq!(request.validate(), Ok(KEY));
     let response =
-        String::from_utf8(request.accept(&Accept::new().protocol("chat")).unwrap()).unwrap();
+        String::from_utf8(answer_101(&request, &Accept::new().protocol("chat")).unwrap()).unwrap();
     assert_eq!(
         response,
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -443,7 +464,7 @@ fn heads_with_more_fields_than_the_first_try_holds_are_parsed_whole() {
 
     let client_request = ClientRequest::new("ws://h/").unwrap();
     let (mut client, bytes) =
-        ClientHandshake::with_key(&client_request, key16(), HandshakeLimits::default());
+        ClientHandshake::with_key(&client_request, key16(), Config::default());
     let accept = names
         .iter()
         .fold(Accept::new(), |accept, name| accept.header(name, "value"));
@@ -523,7 +544,7 @@ fn feeding_100_kb_of_header_lines_one_byte_at_a_time_stays_partial() {
 fn accept_rejects_protocol_not_offered() {
     let request = parse(&text(&base()));
     assert_eq!(
-        request.accept(&Accept::new().protocol("chat")),
+        answer_101(&request, &Accept::new().protocol("chat")),
         Err(HandshakeError::ProtocolNotOffered("chat".into()))
     );
 }
@@ -532,7 +553,10 @@ fn accept_rejects_protocol_not_offered() {
 fn accept_rejects_extension_not_offered() {
     let request = parse(&text(&base()));
     assert_eq!(
-        request.accept(&Accept::new().extension(Extension::new("permessage-deflate"))),
+        answer_101(
+            &request,
+            &Accept::new().extension(Extension::new("permessage-deflate"))
+        ),
         Err(HandshakeError::ExtensionNotOffered(
             "permessage-deflate".into()
         ))
@@ -548,7 +572,10 @@ fn accept_rejects_header_injection() {
         Accept::new().header("", "b"),
         Accept::new().header("Sec-WebSocket-Accept", "forged"),
     ] {
-        assert_eq!(request.accept(&accept), Err(HandshakeError::InvalidHeader));
+        assert_eq!(
+            answer_101(&request, &accept),
+            Err(HandshakeError::InvalidHeader)
+        );
     }
     assert_eq!(HandshakeError::InvalidHeader.status(), Some(500));
 }
@@ -563,7 +590,7 @@ fn accept_writes_extensions_and_extra_headers() {
     let accept = Accept::new()
         .extension(Extension::new("permessage-deflate").param("client_max_window_bits", Some("10")))
         .header("Set-Cookie", "a=b");
-    let response = String::from_utf8(request.accept(&accept).unwrap()).unwrap();
+    let response = String::from_utf8(answer_101(&request, &accept).unwrap()).unwrap();
     assert!(response.contains(
         "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\nSet-Cookie: a=b\r\n\r\n"
     ));
@@ -688,7 +715,7 @@ fn client_request_bytes_for_port_path_query_origin_protocols() {
     assert_eq!(request.port(), 8080);
     assert_eq!(request.resource(), "/chat?room=1");
     assert_eq!(request.authority(), "example.com:8080");
-    let (_, bytes) = ClientHandshake::with_key(&request, key16(), HandshakeLimits::default());
+    let (_, bytes) = ClientHandshake::with_key(&request, key16(), Config::default());
     assert_eq!(
         String::from_utf8(bytes).unwrap(),
         "GET /chat?room=1 HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -701,7 +728,7 @@ fn client_request_bytes_for_port_path_query_origin_protocols() {
 fn client_request_defaults_port_80_and_path_slash() {
     let request = ClientRequest::new("ws://example.com").unwrap();
     assert_eq!((request.port(), request.resource()), (80, "/"));
-    let (_, bytes) = ClientHandshake::with_key(&request, key16(), HandshakeLimits::default());
+    let (_, bytes) = ClientHandshake::with_key(&request, key16(), Config::default());
     assert!(bytes.starts_with(b"GET / HTTP/1.1\r\nHost: example.com\r\n"));
     assert_eq!(ClientRequest::new("WS://h?q").unwrap().resource(), "/?q");
     assert_eq!(ClientRequest::new("ws://h/p?").unwrap().resource(), "/p");
@@ -714,7 +741,7 @@ fn client_request_accepts_ipv6_literal() {
     assert_eq!(request.port(), 9001);
     assert_eq!(request.resource(), "/x");
     assert_eq!(request.authority(), "[::1]:9001");
-    let (_, bytes) = ClientHandshake::with_key(&request, key16(), HandshakeLimits::default());
+    let (_, bytes) = ClientHandshake::with_key(&request, key16(), Config::default());
     assert!(bytes.starts_with(b"GET /x HTTP/1.1\r\nHost: [::1]:9001\r\n"));
     assert_eq!(
         ClientRequest::new("ws://[::1]/").unwrap().authority(),
@@ -757,7 +784,7 @@ fn client_rejects_invalid_urls() {
 
 fn server_answer(request_bytes: &[u8], accept: &Accept) -> Vec<u8> {
     let request = parse(request_bytes);
-    request.accept(accept).unwrap()
+    answer_101(&request, accept).unwrap()
 }
 
 fn client_receive(
@@ -773,13 +800,13 @@ fn round_trip_with_protocol_chat() {
         .unwrap()
         .protocol("superchat")
         .protocol("chat");
-    let (mut client, bytes) = ClientHandshake::new(&request, HandshakeLimits::default());
+    let (mut client, bytes) = ClientHandshake::new(&request, Config::default());
     let server_request = parse(&bytes);
     assert_eq!(server_request.host(), Some("localhost:9001"));
     assert_eq!(server_request.protocols(), ["superchat", "chat"]);
     let response = server_request
-        .accept(&Accept::new().protocol("chat"))
-        .unwrap();
+        .answer(Config::default(), |_| Ok(Accept::new().protocol("chat")))
+        .response;
     let Ok(Status::Complete(response)) = client_receive(&mut client, &response) else {
         panic!("client rejected the server's response")
     };
@@ -794,8 +821,7 @@ fn round_trip_with_extension() {
     let request = ClientRequest::new("ws://h/")
         .unwrap()
         .extension(Extension::new("permessage-deflate").param("client_max_window_bits", None));
-    let (mut client, bytes) =
-        ClientHandshake::with_key(&request, key16(), HandshakeLimits::default());
+    let (mut client, bytes) = ClientHandshake::with_key(&request, key16(), Config::default());
     let accepted = Extension::new("permessage-deflate").param("server_no_context_takeover", None);
     let answer = server_answer(&bytes, &Accept::new().extension(accepted.clone()));
     let Ok(Status::Complete(response)) = client.receive(&answer) else {
@@ -823,13 +849,12 @@ fn client_uses_the_rng_for_the_nonce() {
         }
     }
     let request = ClientRequest::new("ws://h/").unwrap();
-    let (_, bytes) =
-        ClientHandshake::with_rng(&request, &mut Counter(0), HandshakeLimits::default());
+    let (_, bytes) = ClientHandshake::with_rng(&request, &mut Counter(0), Config::default());
     assert!(String::from_utf8(bytes)
         .unwrap()
         .contains("Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"));
-    let (_, a) = ClientHandshake::new(&request, HandshakeLimits::default());
-    let (_, b) = ClientHandshake::new(&request, HandshakeLimits::default());
+    let (_, a) = ClientHandshake::new(&request, Config::default());
+    let (_, b) = ClientHandshake::new(&request, Config::default());
     assert_ne!(
         a, b,
         "§4.1: the nonce MUST be selected randomly for each connection"
@@ -838,7 +863,7 @@ fn client_uses_the_rng_for_the_nonce() {
 
 fn fixed_client() -> (ClientHandshake, String) {
     let request = ClientRequest::new("ws://h/").unwrap().protocol("chat");
-    let (client, _) = ClientHandshake::with_key(&request, key16(), HandshakeLimits::default());
+    let (client, _) = ClientHandshake::with_key(&request, key16(), Config::default());
     (client, accept_key(b"AQIDBAUGBwgJCgsMDQ4PEA=="))
 }
 
@@ -1072,7 +1097,7 @@ fn client_outcome(
         .unwrap()
         .protocol("chat")
         .extension(Extension::new("x"));
-    let (client, _) = ClientHandshake::with_key(&request, key16(), limits);
+    let (client, _) = ClientHandshake::with_key(&request, key16(), config(limits));
     let client = std::cell::RefCell::new(client);
     drive(
         bytes,
@@ -1147,7 +1172,7 @@ proptest! {
         prop_assert_eq!(&whole, &chunked);
         if let (Ok(Status::Complete(request)), _) = &whole {
             let _ = request.validate();
-            let _ = request.accept(&Accept::new());
+            let _ = answer_101(request, &Accept::new());
             let _ = (request.path(), request.query(), request.protocols(), request.extensions());
             let _ = (request.content_length(), request.host(), request.origin());
         }
@@ -1163,7 +1188,7 @@ proptest! {
         let chunked = server_outcome(&bytes, &cuts, limits);
         prop_assert_eq!(&whole, &chunked);
         if let (Ok(Status::Complete(request)), _) = &whole {
-            if let Ok(response) = request.accept(&Accept::new()) {
+            if let Ok(response) = answer_101(request, &Accept::new()) {
                 prop_assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
             }
         }
@@ -1219,7 +1244,7 @@ proptest! {
     #[test]
     fn client_request_new_never_panics(url in "ws://\\PC{0,30}|\\PC{0,30}") {
         if let Ok(request) = ClientRequest::new(&url) {
-            let (_, bytes) = ClientHandshake::with_key(&request, [0; 16], HandshakeLimits::default());
+            let (_, bytes) = ClientHandshake::with_key(&request, [0; 16], Config::default());
             // Whatever the URL, our own request parses and validates on the server side.
             let parsed = parse(&bytes);
             prop_assert_eq!(parsed.validate(), Ok("AAAAAAAAAAAAAAAAAAAAAA=="));
@@ -1227,48 +1252,252 @@ proptest! {
     }
 }
 
-// ---------------------------------------------------------------- Request::answer (§4.2.2)
+// ---------------------------------------------------------------- Request::answer, the server's one path (§4.2.2)
 
 #[test]
-fn answer_to_a_valid_request_is_the_101_and_ok() {
+fn answer_to_a_valid_request_is_the_101_and_the_server_connection_after_it() {
     let request = parse(&text(&base()));
-    let answer = request.answer(|_| Ok(Accept::new()));
-    assert_eq!(answer.result, Ok(()));
-    assert_eq!(answer.response, request.accept(&Accept::new()).unwrap());
-    assert!(answer.response.starts_with(b"HTTP/1.1 101 "));
-}
-
-#[test]
-fn answer_sends_the_applications_rejection_as_is() {
-    let request = parse(&text(&base()));
-    let rejection = http_response(403, &[], b"no");
-    let answer = request.answer(|_| Err(rejection.clone()));
-    assert_eq!(answer.result, Err(HandshakeError::Rejected));
-    assert_eq!(answer.response, rejection);
-}
-
-#[test]
-fn answer_to_an_invalid_request_is_the_cores_error_response_without_asking() {
-    let request = parse(&text(&with(
-        "Sec-WebSocket-Version",
-        "Sec-WebSocket-Version: 8",
-    )));
-    let answer =
-        request.answer(|_| panic!("the application is not asked about an invalid request"));
-    assert_eq!(answer.result, Err(HandshakeError::UnsupportedVersion));
+    let answer = request.answer(Config::default(), |_| Ok(Accept::new()));
+    // §4.2.2: the accept key of the RFC's own example.
     assert_eq!(
-        Some(answer.response),
-        HandshakeError::UnsupportedVersion.response()
+        answer.response,
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
+        )
+        .as_bytes()
     );
+    // Frames the client sent right behind its request reach the connection.
+    let mut conn = answer
+        .result
+        .expect("accepted")
+        .into_connection(b"\x81\x82abcd\x09\x0b");
+    assert_eq!(conn.role(), Role::Server);
+    assert!(!conn.is_compressed());
+    assert_eq!(
+        conn.poll_event(),
+        Some(rfc6455::Event::Message(rfc6455::Message::text("hi")))
+    );
+}
+
+#[test]
+fn answer_writes_the_applications_reject_with_its_status_length_and_close() {
+    let request = parse(&text(&base()));
+    let answer = request.answer(Config::default(), |request| {
+        assert_eq!(request.path(), "/chat");
+        Err(Reject::new(401)
+            .header("WWW-Authenticate", "Basic realm=\"chat\"")
+            .body("log in first\n"))
+    });
+    assert!(matches!(answer.result, Err(HandshakeError::Rejected)));
+    assert_eq!(
+        String::from_utf8(answer.response).unwrap(),
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"chat\"\r\n\
+         Connection: close\r\nContent-Length: 13\r\n\r\nlog in first\n"
+    );
+    // A redirect (§4.2.2 item 3) without a body.
+    let answer = request.answer(Config::default(), |_| {
+        Err(Reject::new(307).header("Location", "/elsewhere"))
+    });
+    assert_eq!(
+        answer.response,
+        b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /elsewhere\r\nConnection: close\r\n\
+          Content-Length: 0\r\n\r\n"
+    );
+}
+
+#[test]
+fn a_reject_with_a_bad_header_or_status_is_refused_and_answered_with_a_500() {
+    let request = parse(&text(&base()));
+    for (reject, error) in [
+        (
+            Reject::new(403).header("X A", "b"),
+            HandshakeError::InvalidHeader,
+        ),
+        (
+            Reject::new(403).header("", "b"),
+            HandshakeError::InvalidHeader,
+        ),
+        (
+            Reject::new(403).header("X-A", "b\r\nX-Evil: 1"),
+            HandshakeError::InvalidHeader,
+        ),
+        // The renderer writes these itself.
+        (
+            Reject::new(403).header("content-length", "0"),
+            HandshakeError::InvalidHeader,
+        ),
+        (
+            Reject::new(403).header("Connection", "keep-alive"),
+            HandshakeError::InvalidHeader,
+        ),
+        (
+            Reject::new(403).header("Transfer-Encoding", "chunked"),
+            HandshakeError::InvalidHeader,
+        ),
+        // Not a redirect or an error: a 101 would claim the upgrade, a 200 is no refusal.
+        (Reject::new(101), HandshakeError::InvalidStatus(101)),
+        (Reject::new(200), HandshakeError::InvalidStatus(200)),
+        (Reject::new(304), HandshakeError::InvalidStatus(304)),
+        (Reject::new(600), HandshakeError::InvalidStatus(600)),
+    ] {
+        assert_eq!(reject.to_bytes(), Err(error.clone()));
+        assert_eq!(error.status(), Some(500));
+        let answer = request.answer(Config::default(), |_| Err(reject));
+        assert_eq!(answer.result.unwrap_err(), error);
+        assert_eq!(Some(answer.response), error.response());
+    }
+    assert!(Reject::new(599).to_bytes().is_ok());
+    assert!(Reject::new(300).to_bytes().is_ok());
+}
+
+#[test]
+fn answer_to_an_invalid_request_is_the_cores_400_or_426_without_asking() {
+    for (lines, error, status) in [
+        (
+            with("Upgrade", ""),
+            HandshakeError::MissingUpgrade,
+            "400 Bad Request",
+        ),
+        (
+            with("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8"),
+            HandshakeError::UnsupportedVersion,
+            "426 Upgrade Required",
+        ),
+    ] {
+        let request = parse(&text(&lines));
+        let answer = request.answer(Config::default(), |_| {
+            panic!("the application is not asked about an invalid request")
+        });
+        assert_eq!(answer.result.unwrap_err(), error);
+        assert_eq!(Some(answer.response.clone()), error.response());
+        let response = String::from_utf8(answer.response).unwrap();
+        let body = format!("{error} (RFC 6455 section 4.2.1)\n");
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{response}"
+        );
+        assert!(response.contains("Connection: close\r\n"), "{response}");
+        assert!(
+            response.ends_with(&format!("Content-Length: {}\r\n\r\n{body}", body.len())),
+            "{response}"
+        );
+        assert_eq!(
+            response.contains("\r\nSec-WebSocket-Version: 13\r\n"),
+            error == HandshakeError::UnsupportedVersion
+        );
+    }
 }
 
 #[test]
 fn answer_with_a_protocol_the_client_did_not_offer_is_a_500() {
     let request = parse(&text(&base()));
-    let answer = request.answer(|_| Ok(Accept::new().protocol("chat")));
+    let answer = request.answer(Config::default(), |_| Ok(Accept::new().protocol("chat")));
     assert_eq!(
-        answer.result,
-        Err(HandshakeError::ProtocolNotOffered("chat".into()))
+        answer.result.unwrap_err(),
+        HandshakeError::ProtocolNotOffered("chat".into())
     );
     assert!(answer.response.starts_with(b"HTTP/1.1 500 "));
+}
+
+#[cfg(feature = "deflate")]
+fn deflate_config() -> Config {
+    let mut config = Config::default();
+    config.deflate = Some(rfc6455::deflate::DeflateConfig::default());
+    config
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn permessage_deflate_offered_and_enabled_is_on_in_the_connection_made_after_the_101() {
+    let mut lines = base();
+    lines.push("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits");
+    let request = parse(&text(&lines));
+    let answer = request.answer(deflate_config(), |_| Ok(Accept::new()));
+    let text = String::from_utf8(answer.response)
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(text.contains("sec-websocket-extensions: permessage-deflate"));
+    assert!(answer.result.unwrap().into_connection(&[]).is_compressed());
+    // Not enabled in our config: the offer is declined.
+    let answer = request.answer(Config::default(), |_| Ok(Accept::new()));
+    assert!(!String::from_utf8(answer.response)
+        .unwrap()
+        .contains("deflate"));
+    assert!(!answer.result.unwrap().into_connection(&[]).is_compressed());
+}
+
+// ---------------------------------------------------------------- ClientHandshake, the client's one path (§4.1)
+
+#[test]
+fn client_path_makes_the_client_connection_with_the_frames_after_the_101() {
+    let request = ClientRequest::new("ws://h/").unwrap();
+    let (mut client, bytes) = ClientHandshake::new(&request, Config::default());
+    let server_request = parse(&bytes);
+    let mut response = server_request
+        .answer(Config::default(), |_| Ok(Accept::new()))
+        .response;
+    response.extend_from_slice(b"\x81\x02hi");
+    let Ok(Status::Complete(response)) = client.receive(&response) else {
+        panic!("client rejected the server's response")
+    };
+    let mut conn = client.into_connection(&response).unwrap();
+    assert_eq!(conn.role(), Role::Client);
+    assert_eq!(
+        conn.poll_event(),
+        Some(rfc6455::Event::Message(rfc6455::Message::text("hi")))
+    );
+}
+
+#[test]
+fn client_path_with_rng_masks_with_that_rng() {
+    let request = ClientRequest::new("ws://h/").unwrap();
+    let (mut client, bytes) = ClientHandshake::with_key(&request, key16(), Config::default());
+    let response = answer_101(&parse(&bytes), &Accept::new()).unwrap();
+    let Ok(Status::Complete(response)) = client.receive(&response) else {
+        panic!("client rejected the server's response")
+    };
+    let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7));
+    let mut conn = client.into_connection_with_rng(&response, rng).unwrap();
+    conn.send_text("x").unwrap();
+    let mut expected = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+    let key = rand::RngCore::next_u32(&mut expected).to_ne_bytes();
+    assert_eq!(conn.data_to_send()[2..6], key);
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn client_path_offers_deflate_from_the_config_and_refuses_a_bad_extension_response() {
+    let request = ClientRequest::new("ws://h/").unwrap();
+    let (mut client, bytes) = ClientHandshake::with_key(&request, key16(), deflate_config());
+    let server_request = parse(&bytes);
+    assert_eq!(
+        server_request.extensions().unwrap()[0].name,
+        "permessage-deflate"
+    );
+    let answer = server_request.answer(deflate_config(), |_| Ok(Accept::new()));
+    let Ok(Status::Complete(response)) = client.receive(&answer.response) else {
+        panic!("client rejected the server's response")
+    };
+    assert!(client.into_connection(&response).unwrap().is_compressed());
+
+    // RFC 7692 §7: a parameter the client cannot honour fails the connection.
+    let (mut client, _) = ClientHandshake::with_key(&request, key16(), deflate_config());
+    let bad = text(&[
+        "HTTP/1.1 101 Switching Protocols",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        &format!(
+            "Sec-WebSocket-Accept: {}",
+            accept_key(b"AQIDBAUGBwgJCgsMDQ4PEA==")
+        ),
+        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99",
+    ]);
+    let Ok(Status::Complete(response)) = client.receive(&bad) else {
+        panic!("the 101 itself is valid")
+    };
+    assert!(matches!(
+        client.into_connection(&response),
+        Err(HandshakeError::ExtensionResponse(_))
+    ));
 }

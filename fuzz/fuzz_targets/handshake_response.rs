@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use rfc6455::handshake::{ClientHandshake, ClientRequest, Extension};
-use rfc6455::Status;
+use rfc6455::{Config, Status};
 use rfc6455_fuzz::{feed_whole_and_chunked, limits_from, split_spec};
 
 /// §1.3: the accept value for the key "dGhlIHNhbXBsZSBub25jZQ==".
@@ -37,8 +37,11 @@ fuzz_target!(|data: &[u8]| {
         .protocol("chat")
         .protocol("superchat")
         .extension(Extension::new("permessage-deflate").param("client_max_window_bits", None));
+    let mut config = Config::default();
+    config.handshake_limits = limits;
     let make = || {
-        let (client, bytes) = ClientHandshake::with_key(&request, *b"the sample nonce", limits);
+        let (client, bytes) =
+            ClientHandshake::with_key(&request, *b"the sample nonce", config.clone());
         debug_assert!(bytes.windows(24).any(|w| w == b"dGhlIHNhbXBsZSBub25jZQ=="));
         client
     };

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use super::extensions::{self, Extension};
 use super::http::{self, HeadReader, Parsed};
 use super::{accept_key, header_contains_token, HandshakeError, HandshakeLimits};
+use crate::config::Config;
 use crate::Status;
 
 /// Header names the handshake writes itself; [`ClientRequest::header`] ignores them.
@@ -272,10 +273,29 @@ impl ClientRequest {
     }
 }
 
-/// Client side of the handshake: builds the request bytes, then validates the server's response incrementally.
+/// Client side of the handshake, the one way through it: builds the request bytes, validates the server's response
+/// incrementally, then makes the [`Connection`](crate::Connection).
 ///
-/// Write the bytes returned by the constructor, then feed what the server sends to [`ClientHandshake::receive`]
-/// until `Complete(response)`; then [`ClientHandshake::take_leftover`] and hand those bytes to the connection.
+/// Write the bytes returned by the constructor ([`ClientHandshake::new`]), then feed what the server sends to
+/// [`ClientHandshake::receive`] until `Complete(response)`; then [`ClientHandshake::into_connection`], which hands
+/// the connection the bytes that followed the 101.
+///
+/// ```
+/// use rfc6455::handshake::{ClientHandshake, ClientRequest};
+/// use rfc6455::{Config, Status};
+///
+/// let request = ClientRequest::new("ws://example.com/chat").unwrap();
+/// let (mut handshake, bytes) = ClientHandshake::with_key(&request, *b"the sample nonce", Config::default());
+/// assert!(bytes.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+/// // ... write bytes, read the server's answer:
+/// let answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///                Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+/// let Ok(Status::Complete(response)) = handshake.receive(answer) else { panic!() };
+/// # #[cfg(feature = "std")]
+/// let connection = handshake.into_connection(&response).unwrap();
+/// # #[cfg(feature = "std")]
+/// assert_eq!(connection.role(), rfc6455::Role::Client);
+/// ```
 ///
 /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
 #[derive(Debug)]
@@ -284,6 +304,7 @@ pub struct ClientHandshake {
     expected_accept: String,
     protocols: Vec<String>,
     extensions: Vec<String>,
+    config: Config,
 }
 
 impl ClientHandshake {
@@ -292,16 +313,24 @@ impl ClientHandshake {
     /// `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13`, then `Origin`, `Sec-WebSocket-Protocol`,
     /// `Sec-WebSocket-Extensions` if set, then the extra headers.
     ///
+    /// `config` gives the response's [`HandshakeLimits`] and the connection's settings; the extensions it enables
+    /// (permessage-deflate, feature `deflate`) are offered after the request's own.
+    ///
     /// The nonce MUST be random for each connection (§4.1 item 7): outside tests use
-    /// [`ClientHandshake::with_rng`] or `ClientHandshake::new`.
+    /// [`ClientHandshake::new`] or [`ClientHandshake::with_rng`].
     ///
     /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
     #[must_use]
-    pub fn with_key(
-        request: &ClientRequest,
-        key: [u8; 16],
-        limits: HandshakeLimits,
-    ) -> (Self, Vec<u8>) {
+    pub fn with_key(request: &ClientRequest, key: [u8; 16], config: Config) -> (Self, Vec<u8>) {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &config.deflate {
+            let request = request.clone().extension(d.client_offer());
+            return Self::build(&request, key, config);
+        }
+        Self::build(request, key, config)
+    }
+
+    fn build(request: &ClientRequest, key: [u8; 16], config: Config) -> (Self, Vec<u8>) {
         // §4.1 (7): "The value of this header field MUST be a nonce consisting of a randomly selected 16-byte value
         // that has been base64-encoded (see Section 4 of [RFC4648])."
         let key = base64::engine::general_purpose::STANDARD.encode(key);
@@ -343,10 +372,11 @@ impl ClientHandshake {
         }
         out.extend_from_slice(b"\r\n");
         let handshake = Self {
-            reader: HeadReader::new(limits),
+            reader: HeadReader::new(config.handshake_limits),
             expected_accept: accept_key(key.as_bytes()),
             protocols: request.protocols.clone(),
             extensions: request.extensions.iter().map(|e| e.name.clone()).collect(),
+            config,
         };
         (handshake, out)
     }
@@ -358,22 +388,23 @@ impl ClientHandshake {
     pub fn with_rng<R: rand::RngCore + ?Sized>(
         request: &ClientRequest,
         rng: &mut R,
-        limits: HandshakeLimits,
+        config: Config,
     ) -> (Self, Vec<u8>) {
         // §4.1: "The request MUST include ... a nonce consisting of a randomly selected 16-byte value"; "The nonce
         // MUST be selected randomly for each connection."
         let mut key = [0u8; 16];
         rng.fill_bytes(&mut key);
-        Self::with_key(request, key, limits)
+        Self::with_key(request, key, config)
     }
 
-    /// Draws the nonce from the thread-local CSPRNG (`rand::rng()`), then as [`ClientHandshake::with_key`].
+    /// The client's opening handshake for `request` under `config`, the nonce drawn from the thread-local CSPRNG
+    /// (`rand::rng()`): the handshake and the request bytes to write (see [`ClientHandshake::with_key`]).
     ///
     /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
     #[cfg(feature = "std")]
     #[must_use]
-    pub fn new(request: &ClientRequest, limits: HandshakeLimits) -> (Self, Vec<u8>) {
-        Self::with_rng(request, &mut rand::rng(), limits)
+    pub fn new(request: &ClientRequest, config: Config) -> (Self, Vec<u8>) {
+        Self::with_rng(request, &mut rand::rng(), config)
     }
 
     /// Feeds response bytes from the server.
@@ -394,11 +425,69 @@ impl ClientHandshake {
         })
     }
 
-    /// Takes the bytes that followed the response's header block (frames the server sent right behind its 101).
+    /// Takes the bytes that followed the response's header block (frames the server sent right behind its 101, or
+    /// the start of a refusal's body). [`ClientHandshake::into_connection`] does this itself.
     ///
     /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
     pub fn take_leftover(&mut self) -> Vec<u8> {
         self.reader.take_leftover()
+    }
+
+    /// The client's connection after `response`, the validated 101 [`ClientHandshake::receive`] returned: with the
+    /// configuration given to the constructor, the extensions the server accepted (§9.1), and the bytes that
+    /// followed the 101 already fed to it.
+    ///
+    /// An extension response that breaks the extension's rules is [`HandshakeError::ExtensionResponse`] (RFC 7692
+    /// §7: "the client MUST _Fail the WebSocket Connection_").
+    ///
+    /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1) ("_The WebSocket Connection is
+    /// Established_").
+    #[cfg(feature = "std")]
+    pub fn into_connection(self, response: &Response) -> Result<crate::Connection, HandshakeError> {
+        self.finish(response, |config| {
+            crate::Connection::new(crate::Role::Client, config)
+        })
+    }
+
+    /// As [`ClientHandshake::into_connection`], the connection's masking keys drawn from `rng` (see
+    /// [`Connection::with_rng`](crate::Connection::with_rng): deterministic tests, or `no_std` targets with their
+    /// own entropy source).
+    ///
+    /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1) and
+    /// [§5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3).
+    pub fn into_connection_with_rng(
+        self,
+        response: &Response,
+        rng: alloc::boxed::Box<dyn rand::RngCore + Send>,
+    ) -> Result<crate::Connection, HandshakeError> {
+        self.finish(response, |config| {
+            crate::Connection::with_rng(crate::Role::Client, config, rng)
+        })
+    }
+
+    fn finish(
+        mut self,
+        response: &Response,
+        connect: impl FnOnce(Config) -> crate::Connection,
+    ) -> Result<crate::Connection, HandshakeError> {
+        let leftover = self.take_leftover();
+        #[allow(unused_mut)]
+        let mut connection = connect(self.config);
+        #[cfg(feature = "deflate")]
+        if let Some(d) = connection.config().deflate.clone() {
+            match d.client_accept_extensions(response.extensions()) {
+                Ok(Some(negotiated)) => {
+                    let codec =
+                        crate::deflate::DeflateCodec::new(negotiated, crate::Role::Client, &d);
+                    connection = connection.with_deflate(codec);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(HandshakeError::ExtensionResponse(alloc::format!("{e}"))),
+            }
+        }
+        let _ = response;
+        connection.receive(&leftover);
+        Ok(connection)
     }
 }
 

@@ -200,8 +200,9 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Builds a plain HTTP/1.1 response: to reject a handshake with any status (§4.2.2 steps 2-4: 401, 3xx, 403,
-/// 404 ...), or to serve plain HTTP on the same port.
+/// Builds a plain HTTP/1.1 response, for a server that also serves plain HTTP on its WebSocket port (pages, `100
+/// Continue`, ...). To refuse an upgrade request, return a [`Reject`](super::Reject) from the decision callback of
+/// [`Request::answer`](super::Request::answer) instead: it is checked, then written by this function.
 ///
 /// Writes the status line (with the standard reason phrase for common codes), `headers` in order, a computed
 /// `Content-Length`, a blank line and `body`. Never produces malformed output:

@@ -2,14 +2,19 @@
 //!
 //! See [RFC 6455 §4](https://www.rfc-editor.org/rfc/rfc6455#section-4).
 //!
-//! Bytes go in, bytes come out:
-//! - a server feeds what it reads to [`ServerHandshake::receive`] until it gets a [`Request`], checks it with
-//!   [`Request::validate`] (or serves it as plain HTTP), then writes [`Request::accept`]'s bytes, or an error's
-//!   [`HandshakeError::response`], or any [`http_response`];
-//! - a client writes the bytes from [`ClientHandshake::with_key`] (or [`ClientHandshake::with_rng`]), then feeds
-//!   what it reads to [`ClientHandshake::receive`] until it gets a validated [`Response`].
+//! Bytes go in, bytes come out, along one path per side:
+//! - a server feeds what it reads to [`ServerHandshake::receive`] until it gets a [`Request`] (on error it writes
+//!   [`HandshakeError::response`] and closes), may serve it as plain HTTP ([`Request::is_upgrade`],
+//!   [`http_response`]), and otherwise calls [`Request::answer`] with its [`Config`](crate::Config) and a decision
+//!   callback returning [`Accept`] or [`Reject`]; it writes [`Answer::response`], and on a 101 makes the connection
+//!   with [`Accepted::into_connection`], passing [`ServerHandshake::take_leftover`];
+//! - a client writes the bytes from [`ClientHandshake::new`] (given a [`ClientRequest`] and its `Config`; or
+//!   [`ClientHandshake::with_rng`], [`ClientHandshake::with_key`]), feeds what it reads to
+//!   [`ClientHandshake::receive`] until it gets a validated [`Response`], then makes the connection with
+//!   [`ClientHandshake::into_connection`].
 //!
-//! Either side then calls `take_leftover()`: bytes that arrived behind the header block are already frame data.
+//! Bytes that arrived behind either header block are already frame data: `into_connection` hands them on.
+//! [`Request::validate`] is the server's checks alone, for drivers that parse HTTP elsewhere.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -26,7 +31,7 @@ mod server;
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use extensions::{parse_extensions, Extension};
 pub use http::http_response;
-pub use server::{Accept, Answer, Request, ServerHandshake};
+pub use server::{Accept, Accepted, Answer, Reject, Request, ServerHandshake};
 
 /// The GUID appended to `Sec-WebSocket-Key` before hashing.
 ///
@@ -172,17 +177,20 @@ pub enum HandshakeError {
     UnrequestedExtension(String),
     /// §3: the URL given to [`ClientRequest::new`] is not a usable `ws://` URL (client side).
     InvalidUrl(&'static str),
-    /// §4.2.2: [`Request::accept`] was asked to choose a subprotocol the client did not offer (caller bug, 500).
+    /// §4.2.2: an [`Accept`] chose a subprotocol the client did not offer (caller bug, 500).
     ProtocolNotOffered(String),
-    /// §4.2.2: [`Request::accept`] was asked to accept an extension the client did not offer (caller bug, 500).
+    /// §4.2.2: an [`Accept`] accepted an extension the client did not offer (caller bug, 500).
     ExtensionNotOffered(String),
     /// A header name that is not a token, a value with CR, LF or another control byte, or a header the handshake
-    /// writes itself, was given to [`Accept`] (caller bug, 500).
+    /// writes itself, was given to [`Accept`] or [`Reject`] (caller bug, 500).
     InvalidHeader,
+    /// A [`Reject`] with a status that is not a redirect or an error (300-599, not 304), such as 101 or 200
+    /// (caller bug, 500).
+    InvalidStatus(u16),
     /// `receive` was called again after it had returned `Complete`.
     Finished,
-    /// The application rejected the request with a response of its own (the adapters' accept
-    /// callbacks), which was sent.
+    /// The application refused the request with a [`Reject`] (the decision callback of
+    /// [`Request::answer`] and of the adapters' `accept_with`), which was sent.
     Rejected,
     /// The server's answer to an extension we offered breaks the extension's rules (for
     /// permessage-deflate, RFC 7692 §7: "the client MUST _Fail the WebSocket Connection_").
@@ -215,9 +223,10 @@ impl HandshakeError {
             // §4.2.2: "send an appropriate HTTP error code (such as 426 Upgrade Required) and a
             // |Sec-WebSocket-Version| header field indicating the version(s) the server is capable of understanding"
             Self::UnsupportedVersion => Some(426),
-            Self::ProtocolNotOffered(_) | Self::ExtensionNotOffered(_) | Self::InvalidHeader => {
-                Some(500)
-            }
+            Self::ProtocolNotOffered(_)
+            | Self::ExtensionNotOffered(_)
+            | Self::InvalidHeader
+            | Self::InvalidStatus(_) => Some(500),
             Self::BadStatus(_)
             | Self::BadAccept
             | Self::UnrequestedProtocol(_)
@@ -252,9 +261,10 @@ impl HandshakeError {
             | Self::UnrequestedProtocol(_)
             | Self::UnrequestedExtension(_) => "4.1",
             Self::InvalidUrl(_) => "3",
-            Self::ProtocolNotOffered(_) | Self::ExtensionNotOffered(_) | Self::InvalidHeader => {
-                "4.2.2"
-            }
+            Self::ProtocolNotOffered(_)
+            | Self::ExtensionNotOffered(_)
+            | Self::InvalidHeader
+            | Self::InvalidStatus(_) => "4.2.2",
             Self::Finished | Self::Rejected => "4",
             Self::ExtensionResponse(_) => "9.1",
         }
@@ -262,8 +272,9 @@ impl HandshakeError {
 
     /// A complete HTTP/1.1 error response for server-side errors, `None` for client-side ones.
     ///
-    /// Status line, `Content-Type: text/plain; charset=utf-8`, `Content-Length`, `Connection: close`,
-    /// `Sec-WebSocket-Version: 13` on 426, and a one-line body naming the rule. Send it, then close the connection.
+    /// A [`Reject`] with this error's [`status`](Self::status), `Content-Type: text/plain; charset=utf-8`,
+    /// `Sec-WebSocket-Version: 13` on 426, and a one-line body naming the rule, written as every `Reject` is
+    /// (with `Connection: close` and `Content-Length`). Send it, then close the connection.
     ///
     /// See [RFC 6455 §4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1) and
     /// [§4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
@@ -271,15 +282,13 @@ impl HandshakeError {
     pub fn response(&self) -> Option<Vec<u8>> {
         let status = self.status()?;
         let body = alloc::format!("{self} (RFC 6455 section {})\n", self.section());
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(3);
-        headers.push(("Content-Type", "text/plain; charset=utf-8"));
-        headers.push(("Connection", "close"));
+        let mut reject = Reject::new(status).header("Content-Type", "text/plain; charset=utf-8");
         if status == 426 {
             // §4.2.2: "... and a |Sec-WebSocket-Version| header field indicating the version(s) the server is
             // capable of understanding"
-            headers.push(("Sec-WebSocket-Version", "13"));
+            reject = reject.header("Sec-WebSocket-Version", "13");
         }
-        Some(http_response(status, &headers, body.as_bytes()))
+        Some(reject.body(body).render())
     }
 }
 
@@ -319,6 +328,9 @@ impl fmt::Display for HandshakeError {
                 write!(f, "extension {e:?} was not offered by the client")
             }
             Self::InvalidHeader => f.write_str("invalid header name or value"),
+            Self::InvalidStatus(status) => {
+                write!(f, "status {status} is not a redirect or an error")
+            }
             Self::Finished => f.write_str("handshake already finished"),
             Self::Rejected => f.write_str("request rejected by the application"),
             Self::ExtensionResponse(why) => write!(f, "invalid extension response: {why}"),

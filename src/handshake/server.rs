@@ -8,6 +8,7 @@ use base64::Engine as _;
 use super::extensions::{self, Extension};
 use super::http::{self, HeadReader, Parsed};
 use super::{accept_key, header_contains_token, HandshakeError, HandshakeLimits};
+use crate::config::Config;
 use crate::Status;
 
 /// Incremental parser for a client's opening handshake request.
@@ -16,8 +17,9 @@ use crate::Status;
 /// [`Status::Partial`] until the blank line ending the header block, then [`Status::Complete`] with the
 /// [`Request`]. Work is linear in the input, and at most [`HandshakeLimits::max_bytes`] are ever buffered.
 ///
-/// Typical use: `receive` until `Complete(request)`; then `request.accept(&Accept::new())` (which validates) and
-/// write its bytes, or write `error.response()`; then `take_leftover()` and hand those bytes to the connection.
+/// Typical use: `receive` until `Complete(request)` (on error, write `error.response()` and close); then
+/// [`Request::answer`] and write its response; then, on a 101, [`Accepted::into_connection`] with
+/// `take_leftover()`.
 ///
 /// See [RFC 6455 §4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1).
 #[derive(Debug)]
@@ -203,7 +205,7 @@ impl Request {
     }
 
     /// The `Origin` header (trimmed). Browsers always send it; check it against an allow-list to stop
-    /// cross-site WebSocket hijacking (§10.2), answering 403 with [`super::http_response`] if it is not allowed.
+    /// cross-site WebSocket hijacking (§10.2), refusing with a [`Reject`] (403) if it is not allowed.
     ///
     /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2) (/origin/).
     #[must_use]
@@ -326,51 +328,100 @@ impl Request {
         Ok(key)
     }
 
-    /// Decides the whole answer to this request, for a server driver: validates it (§4.2.1), lets
-    /// `decide` accept it (subprotocol, extra headers) or reject it with a complete HTTP response
-    /// of its own, and builds what to write back: the 101 (§4.2.2), the application's rejection,
-    /// or the core's error response (400, 426, ...). Write [`Answer::response`] in every case; a
-    /// WebSocket connection follows only when [`Answer::result`] is `Ok`.
+    /// The server's side of the opening handshake, the one way to answer a parsed request: what
+    /// to write back, and either what the [`Connection`](crate::Connection) needs or why there is
+    /// none.
     ///
-    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
-    pub fn answer<F>(&self, decide: F) -> Answer
+    /// In order: checks every MUST of §4.2.1 ([`Request::validate`]); asks `decide`, which sees
+    /// only valid requests, to accept ([`Accept`]: subprotocol, extra headers) or refuse
+    /// ([`Reject`]: any redirect or error status, §4.2.2 items 2-4); negotiates the extensions
+    /// `config` enables (permessage-deflate, feature `deflate`); builds the response:
+    /// - the 101 (§4.2.2 item 5), with [`Answer::result`] `Ok(`[`Accepted`]`)`;
+    /// - the application's [`Reject`], with `Err(`[`HandshakeError::Rejected`]`)`;
+    /// - the core's error response (400, or 426 with `Sec-WebSocket-Version: 13`, rendered as a
+    ///   [`Reject`] too, see [`HandshakeError::response`]), with that error; or a 500 for an
+    ///   [`Accept`] or [`Reject`] the request or HTTP does not allow (a subprotocol the client did
+    ///   not offer, a header that is not a token, ...).
+    ///
+    /// Write [`Answer::response`] in every case, then, if it was a 101, make the connection with
+    /// [`Accepted::into_connection`], giving it the bytes that followed the request
+    /// ([`ServerHandshake::take_leftover`]); otherwise close. The adapters' `accept_with` and
+    /// `accept_request` do exactly this.
+    ///
+    /// ```
+    /// use rfc6455::handshake::{Accept, HandshakeLimits, Reject, ServerHandshake};
+    /// use rfc6455::{Config, Status};
+    ///
+    /// let mut handshake = ServerHandshake::new(HandshakeLimits::default());
+    /// let Ok(Status::Complete(request)) = handshake.receive(
+    ///     b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+    ///       Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///       Sec-WebSocket-Version: 13\r\n\r\n",
+    /// ) else { panic!() };
+    /// let answer = request.answer(Config::default(), |request| match request.path() {
+    ///     "/chat" => Ok(Accept::new()),
+    ///     _ => Err(Reject::new(404).body("no such service\n")),
+    /// });
+    /// assert!(answer.response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    /// // ... write answer.response, then:
+    /// let connection = answer.result.unwrap().into_connection(&handshake.take_leftover());
+    /// ```
+    ///
+    /// See [RFC 6455 §4.2.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1) and
+    /// [§4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    pub fn answer<F>(&self, config: Config, decide: F) -> Answer
     where
-        F: FnOnce(&Self) -> Result<Accept, Vec<u8>>,
+        F: FnOnce(&Self) -> Result<Accept, Reject>,
     {
         let key = match self.validate() {
             Ok(key) => key,
             Err(e) => return Answer::refused(e),
         };
-        match decide(self) {
-            Err(rejection) => Answer {
-                response: rejection,
-                result: Err(HandshakeError::Rejected),
+        #[allow(unused_mut)]
+        let mut accept = match decide(self) {
+            Ok(accept) => accept,
+            Err(reject) => {
+                return match reject.to_bytes() {
+                    Ok(response) => Answer {
+                        response,
+                        result: Err(HandshakeError::Rejected),
+                    },
+                    Err(e) => Answer::refused(e),
+                }
+            }
+        };
+        // RFC 7692 §5: the server accepts at most one of the client's offers, in its order.
+        #[cfg(feature = "deflate")]
+        let deflate = config.deflate.as_ref().and_then(|d| {
+            let offers = self.extensions().ok()?;
+            d.server_accept_offers(&offers)
+        });
+        #[cfg(feature = "deflate")]
+        let negotiated = match deflate {
+            Some((response, negotiated)) => {
+                accept = accept.extension(response);
+                Some(negotiated)
+            }
+            None => None,
+        };
+        match self.respond(key, &accept) {
+            Ok(response) => Answer {
+                response,
+                result: Ok(Accepted {
+                    config,
+                    #[cfg(feature = "deflate")]
+                    negotiated,
+                }),
             },
-            Ok(accept) => match self.respond(key, &accept) {
-                Ok(response) => Answer {
-                    response,
-                    result: Ok(()),
-                },
-                Err(e) => Answer::refused(e),
-            },
+            Err(e) => Answer::refused(e),
         }
     }
 
-    /// Validates, then builds the server's 101 response (§4.2.2): status line, `Upgrade: websocket`,
-    /// `Connection: Upgrade`, `Sec-WebSocket-Accept`, `Sec-WebSocket-Protocol` if one was chosen,
-    /// `Sec-WebSocket-Extensions` if any, the extra headers, blank line.
-    ///
-    /// Errors: any [`Request::validate`] error (send its [`HandshakeError::response`]); and caller bugs:
-    /// [`HandshakeError::ProtocolNotOffered`], [`HandshakeError::ExtensionNotOffered`],
-    /// [`HandshakeError::InvalidHeader`].
-    ///
-    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
-    pub fn accept(&self, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
-        let key = self.validate()?;
-        self.respond(key, accept)
-    }
-
-    /// [`accept`](Self::accept) for a request already validated, whose key is `key`.
+    /// The 101 for a request already validated, whose key is `key`: status line,
+    /// `Upgrade: websocket`, `Connection: Upgrade`, `Sec-WebSocket-Accept`,
+    /// `Sec-WebSocket-Protocol` if one was chosen, `Sec-WebSocket-Extensions` if any, the extra
+    /// headers, blank line; or the caller bug in `accept` ([`HandshakeError::ProtocolNotOffered`],
+    /// [`HandshakeError::ExtensionNotOffered`], [`HandshakeError::InvalidHeader`]).
     fn respond(&self, key: &str, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
         if let Some(protocol) = &accept.protocol {
             // §4.2.2: "The value chosen MUST be derived from the client's handshake, specifically by selecting one
@@ -446,7 +497,11 @@ impl Request {
 /// What the application answers to an upgrade request: the chosen subprotocol, accepted extensions and extra
 /// headers (e.g. `Set-Cookie`).
 ///
-/// Builder: `Accept::new().protocol("chat").extension(ext).header("X-A", "b")`; then [`Request::accept`].
+/// Builder: `Accept::new().protocol("chat").extension(ext).header("X-A", "b")`, returned from the decision
+/// callback of [`Request::answer`] (and of the adapters' `accept_with`). Checked there: a subprotocol or extension
+/// the client did not offer, or a header that is not valid or that the handshake writes itself, makes the answer a
+/// 500 instead of a 101 ([`HandshakeError::ProtocolNotOffered`], [`HandshakeError::ExtensionNotOffered`],
+/// [`HandshakeError::InvalidHeader`]).
 ///
 /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -495,16 +550,18 @@ impl Accept {
 }
 
 /// What a server writes back to an opening handshake request, and whether a WebSocket
-/// connection follows (see [`Request::answer`]).
+/// connection follows: the result of [`Request::answer`].
 ///
 /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[must_use = "the response must be written to the client"]
 pub struct Answer {
-    /// The complete HTTP response to write: the 101, the application's rejection, or the core's
-    /// error response.
+    /// The complete HTTP response to write, in every case: the 101, the application's
+    /// [`Reject`], or the core's error response.
     pub response: Vec<u8>,
-    /// `Ok` when the response is a 101 and frames follow; otherwise why not.
-    pub result: Result<(), HandshakeError>,
+    /// `Ok` when the response is a 101 and frames follow it; otherwise why not
+    /// ([`HandshakeError::Rejected`] for the application's [`Reject`]).
+    pub result: Result<Accepted, HandshakeError>,
 }
 
 impl Answer {
@@ -513,5 +570,139 @@ impl Answer {
             response: error.response().unwrap_or_default(),
             result: Err(error),
         }
+    }
+}
+
+/// A request the server answered with 101 ([`Request::answer`]): what the
+/// [`Connection`](crate::Connection) that follows needs, until it is made with
+/// [`into_connection`](Self::into_connection) once the 101 is written.
+///
+/// It is the configuration and the negotiated extension parameters (about 150 bytes), where a
+/// `Connection` is about 600: an async driver holds this across the write of the response, so
+/// that each connection's task, as large as its largest state for the connection's whole life,
+/// stays that much smaller.
+///
+/// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    config: Config,
+    /// The permessage-deflate parameters agreed on (RFC 7692), if any.
+    #[cfg(feature = "deflate")]
+    negotiated: Option<crate::deflate::Negotiated>,
+}
+
+impl Accepted {
+    /// The server's connection, with the extensions agreed on (§9.1), fed `leftover`: the bytes
+    /// that followed the request's header block ([`ServerHandshake::take_leftover`]), which are
+    /// already frames (§4.2.2: once the 101 is sent, "the server considers the WebSocket
+    /// connection to be established").
+    ///
+    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    #[must_use]
+    pub fn into_connection(self, leftover: &[u8]) -> crate::Connection {
+        #[allow(unused_mut)]
+        let mut connection = crate::Connection::server(self.config);
+        #[cfg(feature = "deflate")]
+        if let (Some(negotiated), Some(d)) = (self.negotiated, connection.config().deflate.clone())
+        {
+            let codec = crate::deflate::DeflateCodec::new(negotiated, crate::Role::Server, &d);
+            connection = connection.with_deflate(codec);
+        }
+        connection.receive(leftover);
+        connection
+    }
+}
+
+/// Headers a [`Reject`] cannot set: its renderer writes them itself.
+const REJECT_WRITES: [&str; 3] = ["Connection", "Content-Length", "Transfer-Encoding"];
+
+/// The application's refusal of an upgrade request: a redirect or error status, headers and a body, which
+/// [`Request::answer`] (and the adapters' `accept_with`) write as the complete HTTP/1.1 response.
+///
+/// Builder: `Reject::new(403).header("Content-Type", "text/plain").body("origin not allowed\n")`. Checked when it
+/// is written ([`Reject::to_bytes`]), as [`Accept`] is: the status must be a redirect or an error, 300 to 599 but
+/// not 304 ([`HandshakeError::InvalidStatus`]); header names must be tokens and values free of control bytes other
+/// than HTAB (so no CR/LF injection), and `Connection`, `Content-Length` and `Transfer-Encoding` are the
+/// renderer's ([`HandshakeError::InvalidHeader`]). [`Request::answer`] answers a refused `Reject` with a 500.
+///
+/// The response is the status line with the standard reason phrase, the headers in order, `Connection: close`,
+/// `Content-Length`, a blank line and the body; the core's own error responses (400, 426, ...,
+/// [`HandshakeError::response`]) are written the same way.
+///
+/// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2) (items 2-4: "the server can perform
+/// additional client authentication, for example, by returning a 401 status code"; "The server MAY redirect the
+/// client using a 3xx status code"; "If the server does not wish to accept this connection, it MUST return an
+/// appropriate HTTP error code (e.g., 403 Forbidden)") and [§10.2](https://www.rfc-editor.org/rfc/rfc6455#section-10.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reject {
+    /// A refusal with `status`, no headers and an empty body.
+    ///
+    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    #[must_use]
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a response header, e.g. `WWW-Authenticate` with a 401 or `Location` with a 3xx (§4.2.2 items 2, 3).
+    ///
+    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((String::from(name), String::from(value)));
+        self
+    }
+
+    /// Sets the body (its `Content-Length` is computed).
+    ///
+    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    ///
+    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Checks the status and headers (see [`Reject`]), then renders the complete HTTP/1.1 response.
+    ///
+    /// See [RFC 6455 §4.2.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, HandshakeError> {
+        if !(300..=599).contains(&self.status) || self.status == 304 {
+            return Err(HandshakeError::InvalidStatus(self.status));
+        }
+        for (name, value) in &self.headers {
+            if !http::is_token(name)
+                || !http::is_field_value(value)
+                || REJECT_WRITES.iter().any(|w| w.eq_ignore_ascii_case(name))
+            {
+                return Err(HandshakeError::InvalidHeader);
+            }
+        }
+        Ok(self.render())
+    }
+
+    /// Renders without checking (the core's own, known-good refusals).
+    pub(super) fn render(&self) -> Vec<u8> {
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(self.headers.len() + 1);
+        headers.extend(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        // The connection ends with the refusal: no request can follow on it.
+        headers.push(("Connection", "close"));
+        http::http_response(self.status, &headers, &self.body)
     }
 }

@@ -16,7 +16,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rfc6455::blocking;
-use rfc6455::handshake::{Accept, ClientRequest, Request, Response};
+use rfc6455::handshake::{Accept, ClientRequest, Reject, Request, Response};
 use rfc6455::{Bytes, CloseCode, CloseFrame, Config, Connection, Error, Event, Message};
 
 /// The longest any one step (a read, a send, a handshake) may take before the test fails.
@@ -88,7 +88,7 @@ pub(crate) fn accept<F>(
     callback: F,
 ) -> Result<Ws, Error>
 where
-    F: FnOnce(&Request) -> Result<Accept, Vec<u8>>,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     match kind {
         Kind::Blocking => {
