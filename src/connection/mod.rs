@@ -165,7 +165,9 @@ pub struct Connection {
     read: ReadState,
     /// Length on the wire (header and payload) of the last data frame whose header arrived: the
     /// likely size of the next one, for reading it straight into its buffer (`read_room`).
-    last_frame_len: usize,
+    /// Four bytes, saturating: `read_room` only weighs it against sizes far below 4 GiB
+    /// (`READ_AHEAD`, `NEXT_FRAME_AHEAD`, the adapters' `min_read`).
+    last_frame_len: u32,
     incoming: Option<Incoming>,
     pending: Option<Event>,
     eof: bool,
@@ -438,7 +440,8 @@ impl Connection {
                     };
                     self.rbuf.advance(n);
                     if !header.opcode.is_control() {
-                        self.last_frame_len = len.saturating_add(n);
+                        let wire_len = len.saturating_add(n);
+                        self.last_frame_len = u32::try_from(wire_len).unwrap_or(u32::MAX);
                     }
                     self.read = ReadState::Payload {
                         header,

@@ -58,7 +58,7 @@ impl Connection {
         if self.input_done() || self.eof {
             return None;
         }
-        let frame = self.last_frame_len;
+        let frame = self.last_frame_len as usize;
         let want = match (self.read, self.data_payload_len()) {
             (_, Some(len)) => {
                 let missing = len.saturating_sub(self.rbuf.len());
