@@ -18,7 +18,10 @@ use crate::outgoing::{encode_frame, frame_len_at, OutQueue, SHARE_MIN};
 use crate::utf8::Utf8Validator;
 use crate::{Role, Status};
 
+mod closing;
 mod receive_buffer;
+
+use closing::Closing;
 
 /// Where the connection is in its life (RFC 6455 §4.1 "_The WebSocket Connection is
 /// Established_", §7.1.3 "_The WebSocket Closing Handshake is Started_", §7.1.4 "_The WebSocket
@@ -170,7 +173,6 @@ pub struct Connection {
     last_frame_len: u32,
     incoming: Option<Incoming>,
     pending: Option<Event>,
-    eof: bool,
 
     // Output: data frames (and Close) in order in `out`; Ping and Pong in `ctrl`, which goes out
     // ahead of queued data frames but never inside one.
@@ -182,13 +184,8 @@ pub struct Connection {
     /// The kind of a fragmented message we are sending.
     outgoing: Option<DataKind>,
 
-    // Closing.
-    close_sent: bool,
-    close_received: bool,
-    peer_close: Option<CloseFrame>,
-    failed: bool,
-    close_timer: Timer,
-    close_timed_out: bool,
+    /// The Close frames exchanged, a failure, the TCP close, the close timeout (§7).
+    closing: Closing,
 
     /// permessage-deflate state, when negotiated (RFC 7692). Boxed: it is most of a
     /// `Connection`'s size, and most connections do without it.
@@ -258,18 +255,12 @@ impl Connection {
             read: ReadState::Header,
             incoming: None,
             pending: None,
-            eof: false,
             out: OutQueue::new(),
             ctrl: Vec::new(),
             ctrl_head: 0,
             ctrl_pong: None,
             outgoing: None,
-            close_sent: false,
-            close_received: false,
-            peer_close: None,
-            failed: false,
-            close_timer: Timer::Off,
-            close_timed_out: false,
+            closing: Closing::new(),
             #[cfg(feature = "deflate")]
             deflate: None,
             ping_timer,
@@ -314,27 +305,17 @@ impl Connection {
 
     /// Open, closing or closed.
     pub fn state(&self) -> State {
-        if self.failed
-            || self.eof
-            || self.close_timed_out
-            || (self.close_sent && self.close_received)
-        {
-            State::Closed
-        } else if self.close_sent || self.close_received {
-            State::Closing
-        } else {
-            State::Open
-        }
+        self.closing.state()
     }
 
     /// The peer's Close frame, once it arrived and carried a status code.
     pub fn peer_close_frame(&self) -> Option<&CloseFrame> {
-        self.peer_close.as_ref()
+        self.closing.peer_close_frame()
     }
 
     /// Whether the closing handshake completed: both Close frames were exchanged (§7.1.3).
     pub fn is_closing_handshake_complete(&self) -> bool {
-        self.close_sent && self.close_received && !self.failed
+        self.closing.is_handshake_complete()
     }
 
     /// Bytes queued for the socket.
@@ -366,9 +347,7 @@ impl Connection {
     /// the server to close, and wants it only when the connection failed or the server did not
     /// close within [`Config::close_timeout`].
     pub fn wants_shutdown(&self) -> bool {
-        self.state() == State::Closed
-            && self.is_flushed()
-            && (self.role == Role::Server || self.failed || self.close_timed_out || self.eof)
+        self.is_flushed() && self.closing.wants_shutdown(self.role)
     }
 
     /// Whether the driver can drop the TCP connection: the connection is closed, everything is
@@ -378,11 +357,7 @@ impl Connection {
     /// After a failure a server still waits for the client (bounded by the close timeout), so
     /// that our Close frame is not lost to a reset.
     pub fn is_finished(&self) -> bool {
-        self.state() == State::Closed
-            && self.is_flushed()
-            && (self.eof
-                || self.close_timed_out
-                || (self.role == Role::Server && self.is_closing_handshake_complete()))
+        self.is_flushed() && self.closing.is_finished(self.role)
     }
 
     // ---------------------------------------------------------------- B. network input
@@ -394,7 +369,7 @@ impl Connection {
     /// (§7.1.7: "An endpoint MUST NOT continue to attempt to process data ... after being
     /// instructed to _Fail the WebSocket Connection_").
     pub fn receive(&mut self, data: &[u8]) {
-        if self.input_done() || self.eof {
+        if !self.closing.takes_bytes() {
             return;
         }
         self.reserve_for_payload();
@@ -405,11 +380,7 @@ impl Connection {
     /// [`poll_event`](Self::poll_event) next: complete frames still buffered are delivered, then
     /// [`Event::Failed`] with [`ProtocolError::UnexpectedEof`] unless the peer's Close frame came.
     pub fn receive_eof(&mut self) {
-        self.eof = true;
-    }
-
-    fn input_done(&self) -> bool {
-        self.close_received || self.failed
+        self.closing.tcp_closed();
     }
 
     // ---------------------------------------------------------------- D. events
@@ -424,7 +395,7 @@ impl Connection {
             return Some(event);
         }
         loop {
-            if self.input_done() {
+            if !self.closing.reads_frames() {
                 return None;
             }
             match self.read {
@@ -492,9 +463,8 @@ impl Connection {
 
     /// Out of complete input: at the end of the stream this is an abnormal closure.
     fn need_more(&mut self) -> Option<Event> {
-        if self.eof && !self.input_done() {
-            self.failed = true;
-            self.arm_close_timer();
+        if self.closing.ended_without_close() {
+            self.closing.fail();
             return Some(Event::Failed(ProtocolError::UnexpectedEof));
         }
         None
@@ -716,7 +686,7 @@ impl Connection {
                 // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
                 // response, unless it already received a Close frame." (We stop reading at a
                 // Close frame, and send nothing after our own.)
-                if self.config.auto_pong && !self.close_sent {
+                if self.config.auto_pong && !self.closing.close_sent() {
                     self.queue_pong(&payload);
                 }
                 Some(Event::Ping(payload))
@@ -728,17 +698,15 @@ impl Connection {
             Opcode::Close => match CloseFrame::decode(&payload) {
                 Err(e) => Some(self.fail(e)),
                 Ok(frame) => {
-                    self.close_received = true;
+                    self.closing.received_close(frame.clone());
                     self.rbuf.clear();
                     self.incoming = None;
-                    if !self.close_sent {
+                    if !self.closing.close_sent() {
                         // §5.5.1: "When sending a Close frame in response, the endpoint
                         // typically echos the status code it received."
                         let code = frame.as_ref().map(|f| f.code);
                         self.queue_close(code, "");
                     }
-                    self.arm_close_timer();
-                    self.peer_close.clone_from(&frame);
                     Some(Event::Close(frame))
                 }
             },
@@ -751,7 +719,7 @@ impl Connection {
     /// (unless one was sent already) behind what is queued, and stop reading. Returns the event
     /// to report.
     fn fail(&mut self, error: ProtocolError) -> Event {
-        if !self.close_sent {
+        if !self.closing.close_sent() {
             // What the application queued before the violation still goes out, ahead of the
             // Close: replies to the peer's valid messages are not lost (Autobahn 3.2, 5.15).
             let code = error.close_code();
@@ -763,10 +731,9 @@ impl Connection {
                 );
             }
         }
-        self.failed = true;
+        self.closing.fail();
         self.rbuf.clear();
         self.incoming = None;
-        self.arm_close_timer();
         Event::Failed(error)
     }
 
@@ -775,20 +742,19 @@ impl Connection {
     /// one was sent, and stops reading. No further events follow.
     pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
         check_close(code, reason)?;
-        if !self.close_sent {
+        if !self.closing.close_sent() {
             self.queue_close(Some(code), reason);
         }
-        self.failed = true;
+        self.closing.fail();
         self.rbuf.clear();
         self.incoming = None;
-        self.arm_close_timer();
         Ok(())
     }
 
     // ---------------------------------------------------------------- C. application commands
 
     fn check_send_data(&self) -> Result<(), SendError> {
-        if self.close_sent || self.failed {
+        if !self.closing.may_send() {
             return Err(SendError::Closed);
         }
         if self.is_write_buffer_full() {
@@ -894,7 +860,7 @@ impl Connection {
     }
 
     fn check_control(&self, payload: &[u8]) -> Result<(), SendError> {
-        if self.close_sent || self.failed {
+        if !self.closing.may_send() {
             return Err(SendError::Closed);
         }
         if payload.len() > MAX_CONTROL_PAYLOAD {
@@ -910,11 +876,10 @@ impl Connection {
     /// `code` must be valid on the wire (§7.4): not 1005, 1006 or 1015.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
         check_close(code, reason)?;
-        if self.close_sent || self.failed {
+        if !self.closing.may_send() {
             return Err(SendError::Closed);
         }
         self.queue_close(Some(code), reason);
-        self.arm_close_timer();
         Ok(())
     }
 
@@ -972,13 +937,7 @@ impl Connection {
         // §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data
         // frames": the Close goes behind the queued data and nothing is queued after it.
         self.queue_frame(Opcode::Close, true, &parts);
-        self.close_sent = true;
-    }
-
-    fn arm_close_timer(&mut self) {
-        if self.close_timer == Timer::Off {
-            self.close_timer = Timer::Unarmed;
-        }
+        self.closing.sent_close();
     }
 
     // ---------------------------------------------------------------- D. network output
@@ -1050,7 +1009,7 @@ impl Connection {
         if self.is_finished() {
             return None;
         }
-        let close = self.close_timer.deadline();
+        let close = self.closing.deadline();
         let keepalive = if self.state() == State::Open {
             match (self.ping_timer.deadline(), self.pong_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -1069,11 +1028,7 @@ impl Connection {
     /// keepalive pings, their timeout, and the close timeout. Call [`poll_event`](Self::poll_event)
     /// and write [`data_to_send`](Self::data_to_send) afterwards.
     pub fn handle_timeout(&mut self, now: Duration) {
-        self.close_timer.arm(now, self.config.close_timeout);
-        if self.close_timer.expired(now) {
-            self.close_timed_out = true;
-            self.close_timer = Timer::Off;
-        }
+        self.closing.handle_timeout(now, self.config.close_timeout);
         let Some(interval) = self.config.keepalive_interval else {
             return;
         };

@@ -55,7 +55,7 @@ impl Connection {
     /// frame that is still arriving is never copied to make room for guesses.
     #[cfg(feature = "std")]
     fn read_room(&mut self, min_read: usize, max_read: usize) -> Option<usize> {
-        if self.input_done() || self.eof {
+        if !self.closing.takes_bytes() {
             return None;
         }
         let frame = self.last_frame_len as usize;
