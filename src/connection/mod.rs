@@ -582,11 +582,19 @@ impl Connection {
         }
     }
 
+    /// A data frame's payload arrived whole, unmasked, its text validated so far: hands out
+    /// the frame ([`Config::stream_frames`]), or keeps it until the message's last frame and
+    /// hands out the message (§5.4, §5.6). A compressed message's frames are inflated first.
     fn on_data(&mut self, fin: bool, payload: Bytes) -> Option<Event> {
         #[cfg(feature = "deflate")]
-        if self.incoming.as_ref()?.compressed {
-            return self.on_compressed_data(fin, &payload);
-        }
+        let payload = if self.incoming.as_ref()?.compressed {
+            match self.inflate(fin, &payload) {
+                Ok(inflated) => inflated,
+                Err(e) => return Some(self.fail(e)),
+            }
+        } else {
+            payload
+        };
         let msg = self.incoming.as_mut()?;
         if fin && msg.utf8.finish().is_err() {
             // §8.1, and §5.6: a text message that ends inside a UTF-8 sequence.
@@ -622,15 +630,19 @@ impl Connection {
         }))
     }
 
-    /// A frame of a compressed message (RFC 7692 §7.2.2): inflate it within the message limit,
-    /// checked while inflating so that a small frame cannot make us inflate gigabytes; then the
-    /// same path as uncompressed data, on the inflated bytes.
+    /// Inflates a frame of a compressed message (RFC 7692 §7.2.2) within the message limit,
+    /// checked while inflating so that a small frame cannot make us inflate gigabytes, and
+    /// validates the text it yields (§8.1). Returns what [`on_data`](Self::on_data) hands out
+    /// for the frame: in [`Config::stream_frames`] mode its inflated bytes; otherwise nothing
+    /// until `fin`, then the whole inflated message (kept in `Incoming::inflated` meanwhile, so
+    /// that it is not copied).
     #[cfg(feature = "deflate")]
-    fn on_compressed_data(&mut self, fin: bool, payload: &[u8]) -> Option<Event> {
+    fn inflate(&mut self, fin: bool, payload: &[u8]) -> Result<Bytes, ProtocolError> {
         let limit = self.config.max_message_size;
         let stream = self.config.stream_frames;
+        // accept_header lets RSV1 through only with a codec, and on_data only with a message.
         let (Some(msg), Some(codec)) = (self.incoming.as_mut(), self.deflate.as_mut()) else {
-            return None;
+            return Ok(Bytes::new());
         };
         let mut fresh = Vec::new();
         let out = if stream {
@@ -639,7 +651,7 @@ impl Connection {
             &mut msg.inflated
         };
         let start = out.len();
-        let mut result = codec
+        codec
             .decompress(payload, fin, out, limit)
             .map_err(|e| match e {
                 crate::deflate::DeflateError::TooBig { limit } => ProtocolError::MessageTooBig {
@@ -647,37 +659,17 @@ impl Connection {
                     max: limit,
                 },
                 _ => ProtocolError::InvalidCompressedData,
-            });
-        if result.is_ok() && msg.kind == DataKind::Text {
-            let valid = msg.utf8.feed(&out[start..]).is_ok() && (!fin || msg.utf8.finish().is_ok());
-            if !valid {
-                result = Err(ProtocolError::InvalidUtf8);
-            }
+            })?;
+        if msg.kind == DataKind::Text && msg.utf8.feed(&out[start..]).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
         }
-        if let Err(e) = result {
-            return Some(self.fail(e));
-        }
-        if stream {
-            let frame = DataFrame {
-                kind: msg.kind,
-                first: msg.fragments == 1,
-                fin,
-                data: Bytes::from(fresh),
-            };
-            if fin {
-                self.incoming = None;
-            }
-            return Some(Event::Frame(frame));
-        }
-        if !fin {
-            return None;
-        }
-        let msg = self.incoming.take()?;
-        let data = Bytes::from(msg.inflated);
-        Some(Event::Message(match msg.kind {
-            DataKind::Text => Message::Text(Text::from_validated(data)),
-            DataKind::Binary => Message::Binary(data),
-        }))
+        Ok(if stream {
+            Bytes::from(fresh)
+        } else if fin {
+            Bytes::from(core::mem::take(&mut msg.inflated))
+        } else {
+            Bytes::new()
+        })
     }
 
     fn on_control(&mut self, opcode: Opcode, payload: Bytes) -> Option<Event> {
@@ -715,25 +707,10 @@ impl Connection {
         }
     }
 
-    /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with the error's code
-    /// (unless one was sent already) behind what is queued, and stop reading. Returns the event
-    /// to report.
+    /// _Fail the WebSocket Connection_ (§7.1.7) for a rule the peer broke: a Close frame with
+    /// the error's code and text, and the event to report.
     fn fail(&mut self, error: ProtocolError) -> Event {
-        if !self.closing.close_sent() {
-            // What the application queued before the violation still goes out, ahead of the
-            // Close: replies to the peer's valid messages are not lost (Autobahn 3.2, 5.15).
-            let code = error.close_code();
-            if code.is_valid_on_wire() {
-                let reason = format!("{error}");
-                self.queue_close(
-                    Some(code),
-                    truncate_to_char_boundary(&reason, MAX_REASON_LEN),
-                );
-            }
-        }
-        self.closing.fail();
-        self.rbuf.clear();
-        self.incoming = None;
+        self.fail_connection(error.close_code(), || format!("{error}"));
         Event::Failed(error)
     }
 
@@ -742,13 +719,24 @@ impl Connection {
     /// one was sent, and stops reading. No further events follow.
     pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
         check_close(code, reason)?;
-        if !self.closing.close_sent() {
+        self.fail_connection(code, || reason);
+        Ok(())
+    }
+
+    /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with `code` and `reason()`
+    /// behind what is queued, unless one was sent already or `code` may not be sent (§7.4.1:
+    /// 1006 for a peer that went away); stop reading. `reason` is only called for a Close.
+    fn fail_connection<R: AsRef<str>>(&mut self, code: CloseCode, reason: impl FnOnce() -> R) {
+        if !self.closing.close_sent() && code.is_valid_on_wire() {
+            // What the application queued before the violation still goes out, ahead of the
+            // Close: replies to the peer's valid messages are not lost (Autobahn 3.2, 5.15).
+            let reason = reason();
+            let reason = truncate_to_char_boundary(reason.as_ref(), MAX_REASON_LEN);
             self.queue_close(Some(code), reason);
         }
         self.closing.fail();
         self.rbuf.clear();
         self.incoming = None;
-        Ok(())
     }
 
     // ---------------------------------------------------------------- C. application commands
