@@ -102,10 +102,8 @@ impl Connection {
     /// it reports. `None`: `read` was not called. A read that fails, or reports more than it
     /// was given, adds nothing.
     ///
-    /// A `std::io::Read` wants initialized memory: zeroing is one write pass, cheaper than the
-    /// copy from a stack buffer it replaces. But it is repeated for each read, however little
-    /// the read returns, so `max_read` bounds it: zeroing the whole rest of a 1 MiB frame for a
-    /// read that returns one TCP segment would cost more than the copy.
+    /// A `std::io::Read` wants initialized memory, zeroed again for every read: `max_read` bounds
+    /// that cost (BENCHMARKS.md, "The blocking adapter reads a large frame straight into ...").
     ///
     /// [`read_room`]: Self::read_room
     #[cfg(feature = "std")]
