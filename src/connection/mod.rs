@@ -1,5 +1,10 @@
 //! The connection state machine (RFC 6455 §5.4-§5.6, §6, §7, §8): bytes in, events out;
 //! application messages in, bytes out. No I/O, no clock, no hidden randomness.
+//!
+//! This file reads top to bottom: the types, then [`Connection`]'s getters, the network input
+//! and the events it yields, the application's commands, the network output, and time. How
+//! the connection ends (§7) is one type of its own, in `closing.rs`; how much the adapters read
+//! into the receive buffer at once (performance, not protocol) is in `receive_buffer.rs`.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -383,7 +388,7 @@ impl Connection {
         self.closing.tcp_closed();
     }
 
-    // ---------------------------------------------------------------- D. events
+    // ---------------------------------------------------------------- B. events: frames in, events out
 
     /// The next event, or `None` when more input is needed. Call it until `None` after every
     /// [`receive`](Self::receive), [`receive_eof`](Self::receive_eof) and
@@ -714,15 +719,6 @@ impl Connection {
         Event::Failed(error)
     }
 
-    /// Fails the connection on the application's behalf (§7.1.7), e.g. when a message breaks a
-    /// rule of the application's protocol: sends a Close frame with `code` and `reason` unless
-    /// one was sent, and stops reading. No further events follow.
-    pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        check_close(code, reason)?;
-        self.fail_connection(code, || reason);
-        Ok(())
-    }
-
     /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with `code` and `reason()`
     /// behind what is queued, unless one was sent already or `code` may not be sent (§7.4.1:
     /// 1006 for a peer that went away); stop reading. `reason` is only called for a Close.
@@ -871,7 +867,16 @@ impl Connection {
         Ok(())
     }
 
-    // ---------------------------------------------------------------- frame output
+    /// Fails the connection on the application's behalf (§7.1.7), e.g. when a message breaks a
+    /// rule of the application's protocol: sends a Close frame with `code` and `reason` unless
+    /// one was sent, and stops reading. No further events follow.
+    pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        check_close(code, reason)?;
+        self.fail_connection(code, || reason);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- C. frames queued for output
 
     fn next_mask(&mut self) -> Option<MaskKey> {
         // §5.3: "The masking key is a 32-bit value chosen at random by the client. When
@@ -988,7 +993,7 @@ impl Connection {
         }
     }
 
-    // ---------------------------------------------------------------- time
+    // ---------------------------------------------------------------- E. time
 
     /// The next time [`handle_timeout`](Self::handle_timeout) should be called, if any.
     /// `Duration::ZERO` means "now" (a timer waits to learn the current time).
