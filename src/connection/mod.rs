@@ -720,8 +720,8 @@ impl Connection {
     }
 
     /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with `code` and `reason()`
-    /// behind what is queued, unless one was sent already or `code` may not be sent (§7.4.1:
-    /// 1006 for a peer that went away); stop reading. `reason` is only called for a Close.
+    /// behind what is queued, unless one was sent already or `code` may not go on the wire
+    /// (§7.4.1: 1005, 1006, 1015); stop reading. `reason` is only called for a Close.
     fn fail_connection<R: AsRef<str>>(&mut self, code: CloseCode, reason: impl FnOnce() -> R) {
         if !self.closing.close_sent() && code.is_valid_on_wire() {
             // What the application queued before the violation still goes out, ahead of the
