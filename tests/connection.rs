@@ -217,6 +217,25 @@ mod framing {
     }
 
     #[test]
+    fn buffered_incoming_counts_bytes_received_but_not_yet_turned_into_events() {
+        // §5.2: a frame is its header, then its payload; a frame becomes an event once whole.
+        let frame = Raw::text("hello").to(Role::Server).bytes(); // 2 + 4 bytes of header
+        let mut s = server();
+        assert_eq!(s.buffered_incoming(), 0);
+        s.receive(&frame[..8]);
+        assert_eq!(s.buffered_incoming(), 8);
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.buffered_incoming(), 2, "the header was read");
+        s.receive(&frame[8..]);
+        s.receive(&frame);
+        assert_eq!(s.buffered_incoming(), 5 + frame.len());
+        assert_eq!(s.poll_event(), Some(text_event("hello")));
+        assert_eq!(s.buffered_incoming(), frame.len());
+        assert_eq!(s.poll_event(), Some(text_event("hello")));
+        assert_eq!(s.buffered_incoming(), 0);
+    }
+
+    #[test]
     fn text_is_sent_with_opcode_1_and_binary_with_opcode_2() {
         // §5.6 / §6.1: the opcode names the data's interpretation.
         let mut s = server();
@@ -757,6 +776,34 @@ mod close {
             assert!(c.data_to_send().is_empty());
             assert_eq!(c.state(), State::Open);
         }
+    }
+
+    #[test]
+    fn closing_handshake_is_incomplete_while_only_one_close_was_exchanged() {
+        // §7.1.3: the closing handshake is started when a Close is sent or received; it is
+        // complete once both were (§7.1.1: "After both sending and receiving a Close message").
+        for role in BOTH {
+            let mut c = conn(role, Config::default());
+            assert!(!c.is_closing_handshake_complete());
+            c.close(CloseCode::NORMAL, "").unwrap();
+            let _ = drain(&mut c);
+            assert_eq!(c.state(), State::Closing);
+            assert!(!c.is_closing_handshake_complete(), "only ours was sent");
+            let frame = Raw::close(1000, "").to(role).bytes();
+            assert_eq!(feed(&mut c, &frame), vec![close_event(1000, "")]);
+            assert!(c.is_closing_handshake_complete());
+        }
+    }
+
+    #[test]
+    fn close_code_converts_to_its_u16() {
+        // §7.4: a status code is a 2-byte unsigned integer; the conversions keep it as it is.
+        for code in [1000, 1001, 1011, 3000, 4999, 0, 65535] {
+            assert_eq!(u16::from(CloseCode(code)), code);
+            assert_eq!(u16::from(CloseCode::from(code)), code);
+        }
+        let going_away: u16 = CloseCode::GOING_AWAY.into();
+        assert_eq!(going_away, 1001);
     }
 
     #[test]
@@ -1386,6 +1433,24 @@ mod output {
             summary(&parse_frames(&out)),
             vec![(0x2, true, vec![0; 1500]), (0x1, true, b"y".to_vec())]
         );
+    }
+
+    #[test]
+    fn write_buffer_limit_refuses_only_above_the_limit() {
+        // Config::write_buffer_limit: sends are refused while more than the limit is queued.
+        let mut s = conn(Role::Server, config(|c| c.write_buffer_limit = 1000));
+        s.send_binary(&[0; 996]).unwrap(); // 4 bytes of header: exactly the limit
+        assert_eq!(s.buffered_amount(), 1000);
+        assert!(!s.is_write_buffer_full());
+        s.send_text("x").unwrap(); // 3 bytes: one byte over after two are written
+        s.mark_sent(2);
+        assert_eq!(s.buffered_amount(), 1001);
+        assert!(s.is_write_buffer_full());
+        assert_eq!(s.send_text("y"), Err(SendError::BufferFull));
+        s.mark_sent(1);
+        assert_eq!(s.buffered_amount(), 1000);
+        assert!(!s.is_write_buffer_full());
+        s.send_text("y").unwrap();
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! The connection state machine (RFC 6455 §5.4-§5.6, §6, §7, §8): bytes in, events out;
 //! application messages in, bytes out. No I/O, no clock, no hidden randomness.
+//!
+//! This file reads top to bottom: the types, then [`Connection`]'s getters, the network input
+//! and the events it yields, the application's commands, the network output, and time. How
+//! the connection ends (§7) is one type of its own, in `closing.rs`; how much the adapters read
+//! into the receive buffer at once (performance, not protocol) is in `receive_buffer.rs`.
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-#[cfg(feature = "tokio")]
-use bytes::{buf::Limit, BufMut};
 use bytes::{Buf, Bytes, BytesMut};
 use rand::RngCore;
 
@@ -19,6 +22,11 @@ use crate::message::{DataFrame, DataKind, Message, Text};
 use crate::outgoing::{encode_frame, frame_len_at, OutQueue, SHARE_MIN};
 use crate::utf8::Utf8Validator;
 use crate::{Role, Status};
+
+mod closing;
+mod receive_buffer;
+
+use closing::Closing;
 
 /// Where the connection is in its life (RFC 6455 §4.1 "_The WebSocket Connection is
 /// Established_", §7.1.3 "_The WebSocket Closing Handshake is Started_", §7.1.4 "_The WebSocket
@@ -165,10 +173,11 @@ pub struct Connection {
     read: ReadState,
     /// Length on the wire (header and payload) of the last data frame whose header arrived: the
     /// likely size of the next one, for reading it straight into its buffer (`read_room`).
-    last_frame_len: usize,
+    /// Four bytes, saturating: `read_room` only weighs it against sizes far below 4 GiB
+    /// (`READ_AHEAD`, `NEXT_FRAME_AHEAD`, the adapters' `min_read`).
+    last_frame_len: u32,
     incoming: Option<Incoming>,
     pending: Option<Event>,
-    eof: bool,
 
     // Output: data frames (and Close) in order in `out`; Ping and Pong in `ctrl`, which goes out
     // ahead of queued data frames but never inside one.
@@ -180,13 +189,8 @@ pub struct Connection {
     /// The kind of a fragmented message we are sending.
     outgoing: Option<DataKind>,
 
-    // Closing.
-    close_sent: bool,
-    close_received: bool,
-    peer_close: Option<CloseFrame>,
-    failed: bool,
-    close_timer: Timer,
-    close_timed_out: bool,
+    /// The Close frames exchanged, a failure, the TCP close, the close timeout (§7).
+    closing: Closing,
 
     /// permessage-deflate state, when negotiated (RFC 7692). Boxed: it is most of a
     /// `Connection`'s size, and most connections do without it.
@@ -211,29 +215,6 @@ impl core::fmt::Debug for Connection {
             .finish_non_exhaustive()
     }
 }
-
-/// Room reserved, and read, past the end of a frame being received: the read that ends a frame
-/// takes the next frame's header too, so the next frame's payload can be read straight into
-/// its buffer. No more: what follows the frame stays in the receive buffer when the frame's
-/// payload is handed out, and is copied when the buffer regrows for the next payload.
-const READ_SLACK: usize = FrameHeader::MAX_LEN;
-
-/// The most reserved for a frame whose header has not arrived yet, on the guess that it is as
-/// large as the last one (see `read_room`).
-#[cfg(feature = "std")]
-const NEXT_FRAME_AHEAD: usize = 64 * 1024;
-
-/// The most one read into the receive buffer takes, when it takes whole frames after the one
-/// being received (see `read_room`).
-#[cfg(feature = "std")]
-const READ_AHEAD: usize = 256 * 1024;
-
-/// Spare room below which the buffer of a frame larger than [`RESERVE_AHEAD`] doubles.
-const REGROW_BELOW: usize = 16 * 1024;
-
-/// The most reserved at once for a frame's payload before its bytes arrive (see
-/// `reserve_payload`).
-const RESERVE_AHEAD: usize = 1 << 20;
 
 /// Queued Ping/Pong bytes beyond which pongs coalesce (§5.5.3): about 30 full-size pongs.
 const CTRL_QUEUE_LIMIT: usize = 4096;
@@ -285,18 +266,12 @@ impl Connection {
             read: ReadState::Header,
             incoming: None,
             pending: None,
-            eof: false,
             out: OutQueue::new(),
             ctrl: Vec::new(),
             ctrl_head: 0,
             ctrl_pong: None,
             outgoing: None,
-            close_sent: false,
-            close_received: false,
-            peer_close: None,
-            failed: false,
-            close_timer: Timer::Off,
-            close_timed_out: false,
+            closing: Closing::new(),
             #[cfg(feature = "deflate")]
             deflate: None,
             ping_timer,
@@ -343,27 +318,17 @@ impl Connection {
 
     /// Open, closing or closed.
     pub fn state(&self) -> State {
-        if self.failed
-            || self.eof
-            || self.close_timed_out
-            || (self.close_sent && self.close_received)
-        {
-            State::Closed
-        } else if self.close_sent || self.close_received {
-            State::Closing
-        } else {
-            State::Open
-        }
+        self.closing.state()
     }
 
     /// The peer's Close frame, once it arrived and carried a status code.
     pub fn peer_close_frame(&self) -> Option<&CloseFrame> {
-        self.peer_close.as_ref()
+        self.closing.peer_close_frame()
     }
 
     /// Whether the closing handshake completed: both Close frames were exchanged (§7.1.3).
     pub fn is_closing_handshake_complete(&self) -> bool {
-        self.close_sent && self.close_received && !self.failed
+        self.closing.is_handshake_complete()
     }
 
     /// Bytes queued for the socket.
@@ -395,9 +360,7 @@ impl Connection {
     /// the server to close, and wants it only when the connection failed or the server did not
     /// close within [`Config::close_timeout`].
     pub fn wants_shutdown(&self) -> bool {
-        self.state() == State::Closed
-            && self.is_flushed()
-            && (self.role == Role::Server || self.failed || self.close_timed_out || self.eof)
+        self.is_flushed() && self.closing.wants_shutdown(self.role)
     }
 
     /// Whether the driver can drop the TCP connection: the connection is closed, everything is
@@ -407,11 +370,7 @@ impl Connection {
     /// After a failure a server still waits for the client (bounded by the close timeout), so
     /// that our Close frame is not lost to a reset.
     pub fn is_finished(&self) -> bool {
-        self.state() == State::Closed
-            && self.is_flushed()
-            && (self.eof
-                || self.close_timed_out
-                || (self.role == Role::Server && self.is_closing_handshake_complete()))
+        self.is_flushed() && self.closing.is_finished(self.role)
     }
 
     // ---------------------------------------------------------------- B. network input
@@ -423,174 +382,21 @@ impl Connection {
     /// (§7.1.7: "An endpoint MUST NOT continue to attempt to process data ... after being
     /// instructed to _Fail the WebSocket Connection_").
     pub fn receive(&mut self, data: &[u8]) {
-        if self.input_done() || self.eof {
+        if !self.closing.takes_bytes() {
             return;
         }
         self.reserve_for_payload();
         self.rbuf.extend_from_slice(data);
     }
 
-    /// For the adapters: how many bytes to read straight into the receive buffer (no copy
-    /// through a small buffer on the stack), when at least `min_read` bytes are expected: inside
-    /// the payload of a data frame with that much still to come, or between frames when the last
-    /// data frame was at least that large (a peer that sends large messages tends to go on).
-    /// `None`: read into a small buffer and pass it to [`receive`](Self::receive).
-    ///
-    /// A read stops just past a frame boundary: the end of the frame being received, or of as
-    /// many more frames of the same size as fit in [`READ_AHEAD`] (or in `max_read`, the most
-    /// the adapter reads at once, if less), plus the longest header ([`READ_SLACK`]). A peer
-    /// that pipelines messages of one size has several read with one system call (their echoes
-    /// then leave with one), and what follows the last one, copied if the buffer regrows for
-    /// the next payload, is at most a header. Between frames the guess is the last frame's
-    /// size, or, above `READ_AHEAD`, [`NEXT_FRAME_AHEAD`] of it.
-    ///
-    /// Room for the read is reserved first ([`reserve_payload`](Self::reserve_payload)); the
-    /// frames after the current one only get room when the buffer is being made anyway, so a
-    /// frame that is still arriving is never copied to make room for guesses.
-    #[cfg(feature = "std")]
-    fn read_room(&mut self, min_read: usize, max_read: usize) -> Option<usize> {
-        if self.input_done() || self.eof {
-            return None;
-        }
-        let frame = self.last_frame_len;
-        let want = match (self.read, self.data_payload_len()) {
-            (_, Some(len)) => {
-                let missing = len.saturating_sub(self.rbuf.len());
-                if missing < min_read {
-                    return None;
-                }
-                let after = missing.saturating_add(READ_SLACK);
-                let ahead = whole_frames(READ_AHEAD.min(max_read).saturating_sub(after), frame);
-                self.reserve_payload(len, ahead);
-                // The frames ahead only where there is room already: not worth a new buffer.
-                let spare = self.rbuf.capacity() - self.rbuf.len();
-                missing + whole_frames(spare.saturating_sub(after), frame).min(ahead)
-            }
-            (ReadState::Header, None) if frame >= min_read => {
-                let want = match whole_frames(READ_AHEAD.min(max_read), frame) {
-                    0 => frame.min(NEXT_FRAME_AHEAD),
-                    n => n,
-                };
-                self.rbuf.reserve(want + READ_SLACK);
-                want
-            }
-            _ => return None,
-        };
-        Some(want + READ_SLACK)
-    }
-
-    /// For the async adapter: the receive buffer itself, limited to [`read_room`], to read
-    /// socket bytes into its spare capacity. Only appending is allowed; what the buffer holds
-    /// must be left alone. When the read would block, call
-    /// [`release_read_buffer`](Self::release_read_buffer).
-    ///
-    /// [`read_room`]: Self::read_room
-    #[cfg(feature = "tokio")]
-    pub(crate) fn read_buffer(&mut self, min_read: usize) -> Option<Limit<&mut BytesMut>> {
-        let room = self.read_room(min_read, usize::MAX)?;
-        Some((&mut self.rbuf).limit(room))
-    }
-
-    /// For the blocking adapter: when [`read_room`] says so, calls `read` once with that many
-    /// zeroed bytes, at most `max_read`, at the end of the receive buffer, and keeps the bytes
-    /// it reports. `None`: `read` was not called. A read that fails, or reports more than it
-    /// was given, adds nothing.
-    ///
-    /// A `std::io::Read` wants initialized memory: zeroing is one write pass, cheaper than the
-    /// copy from a stack buffer it replaces. But it is repeated for each read, however little
-    /// the read returns, so `max_read` bounds it: zeroing the whole rest of a 1 MiB frame for a
-    /// read that returns one TCP segment would cost more than the copy.
-    ///
-    /// [`read_room`]: Self::read_room
-    #[cfg(feature = "std")]
-    pub(crate) fn read_with<E>(
-        &mut self,
-        min_read: usize,
-        max_read: usize,
-        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
-    ) -> Option<Result<usize, E>> {
-        let room = self.read_room(min_read, max_read)?.min(max_read);
-        let start = self.rbuf.len();
-        self.rbuf.resize(start + room, 0);
-        let result = read(&mut self.rbuf[start..]);
-        let kept = match &result {
-            Ok(n) if *n <= room => *n,
-            _ => 0,
-        };
-        self.rbuf.truncate(start + kept);
-        Some(result)
-    }
-
-    /// For the adapters: a read into the receive buffer would block (or timed out). Between
-    /// frames with nothing buffered, the room reserved for the next frame is given back, so an
-    /// idle connection holds no receive buffer, whatever it received before.
-    #[cfg(feature = "std")]
-    pub(crate) fn release_read_buffer(&mut self) {
-        if self.rbuf.is_empty() {
-            self.rbuf = BytesMut::new();
-        }
-    }
-
-    /// Inside the payload of a data frame, makes room for it ([`reserve_payload`]) before more
-    /// of its bytes are appended.
-    ///
-    /// Room is made when bytes arrive, not when the header is decoded: by then the payload of
-    /// the frame before, which shares the buffer's allocation until it is dropped, is often
-    /// gone (an echo has written it), and the allocation is reused in place instead of a new
-    /// one being made for every message.
-    ///
-    /// [`reserve_payload`]: Self::reserve_payload
-    fn reserve_for_payload(&mut self) {
-        if let Some(len) = self.data_payload_len() {
-            self.reserve_payload(len, 0);
-        }
-    }
-
-    /// The payload length of the data frame being received, if inside one's payload.
-    fn data_payload_len(&self) -> Option<usize> {
-        match self.read {
-            ReadState::Payload { header, len, .. } if !header.opcode.is_control() => Some(len),
-            _ => None,
-        }
-    }
-
-    /// Makes room in the receive buffer (which starts with the payload of a data frame of `len`
-    /// bytes) for what is still to come, so the buffer does not regrow by small steps, copying
-    /// what it holds each time. The rest of the frame at once (with a little slack for the next
-    /// frame's start, and `then` bytes for the frames a read may take after it, see
-    /// [`read_room`](Self::read_room)) when it is at most [`RESERVE_AHEAD`] or what already
-    /// arrived; otherwise the buffer doubles, when it is nearly full. A peer that declares a
-    /// large frame and sends nothing makes us reserve nothing beyond `then`; one that sends a
-    /// little, at most `RESERVE_AHEAD`.
-    fn reserve_payload(&mut self, len: usize, then: usize) {
-        let have = self.rbuf.len();
-        let missing = len.saturating_sub(have);
-        if missing == 0 {
-            return;
-        }
-        let spare = self.rbuf.capacity() - have;
-        let ahead = RESERVE_AHEAD.max(have);
-        if missing <= ahead {
-            if spare < missing {
-                self.rbuf.reserve(missing + READ_SLACK + then);
-            }
-        } else if spare < REGROW_BELOW {
-            self.rbuf.reserve(ahead);
-        }
-    }
-
     /// The peer closed its side of the TCP connection (a read returned 0). Call
     /// [`poll_event`](Self::poll_event) next: complete frames still buffered are delivered, then
     /// [`Event::Failed`] with [`ProtocolError::UnexpectedEof`] unless the peer's Close frame came.
     pub fn receive_eof(&mut self) {
-        self.eof = true;
+        self.closing.tcp_closed();
     }
 
-    fn input_done(&self) -> bool {
-        self.close_received || self.failed
-    }
-
-    // ---------------------------------------------------------------- D. events
+    // ---------------------------------------------------------------- B. events: frames in, events out
 
     /// The next event, or `None` when more input is needed. Call it until `None` after every
     /// [`receive`](Self::receive), [`receive_eof`](Self::receive_eof) and
@@ -602,7 +408,7 @@ impl Connection {
             return Some(event);
         }
         loop {
-            if self.input_done() {
+            if !self.closing.reads_frames() {
                 return None;
             }
             match self.read {
@@ -618,7 +424,8 @@ impl Connection {
                     };
                     self.rbuf.advance(n);
                     if !header.opcode.is_control() {
-                        self.last_frame_len = len.saturating_add(n);
+                        let wire_len = len.saturating_add(n);
+                        self.last_frame_len = u32::try_from(wire_len).unwrap_or(u32::MAX);
                     }
                     self.read = ReadState::Payload {
                         header,
@@ -669,9 +476,8 @@ impl Connection {
 
     /// Out of complete input: at the end of the stream this is an abnormal closure.
     fn need_more(&mut self) -> Option<Event> {
-        if self.eof && !self.input_done() {
-            self.failed = true;
-            self.arm_close_timer();
+        if self.closing.ended_without_close() {
+            self.closing.fail();
             return Some(Event::Failed(ProtocolError::UnexpectedEof));
         }
         None
@@ -789,11 +595,19 @@ impl Connection {
         }
     }
 
+    /// A data frame's payload arrived whole, unmasked, its text validated so far: hands out
+    /// the frame ([`Config::stream_frames`]), or keeps it until the message's last frame and
+    /// hands out the message (§5.4, §5.6). A compressed message's frames are inflated first.
     fn on_data(&mut self, fin: bool, payload: Bytes) -> Option<Event> {
         #[cfg(feature = "deflate")]
-        if self.incoming.as_ref()?.compressed {
-            return self.on_compressed_data(fin, &payload);
-        }
+        let payload = if self.incoming.as_ref()?.compressed {
+            match self.inflate(fin, &payload) {
+                Ok(inflated) => inflated,
+                Err(e) => return Some(self.fail(e)),
+            }
+        } else {
+            payload
+        };
         let msg = self.incoming.as_mut()?;
         if fin && msg.utf8.finish().is_err() {
             // §8.1, and §5.6: a text message that ends inside a UTF-8 sequence.
@@ -829,15 +643,19 @@ impl Connection {
         }))
     }
 
-    /// A frame of a compressed message (RFC 7692 §7.2.2): inflate it within the message limit,
-    /// checked while inflating so that a small frame cannot make us inflate gigabytes; then the
-    /// same path as uncompressed data, on the inflated bytes.
+    /// Inflates a frame of a compressed message (RFC 7692 §7.2.2) within the message limit,
+    /// checked while inflating so that a small frame cannot make us inflate gigabytes, and
+    /// validates the text it yields (§8.1). Returns what [`on_data`](Self::on_data) hands out
+    /// for the frame: in [`Config::stream_frames`] mode its inflated bytes; otherwise nothing
+    /// until `fin`, then the whole inflated message (kept in `Incoming::inflated` meanwhile, so
+    /// that it is not copied).
     #[cfg(feature = "deflate")]
-    fn on_compressed_data(&mut self, fin: bool, payload: &[u8]) -> Option<Event> {
+    fn inflate(&mut self, fin: bool, payload: &[u8]) -> Result<Bytes, ProtocolError> {
         let limit = self.config.max_message_size;
         let stream = self.config.stream_frames;
+        // accept_header lets RSV1 through only with a codec, and on_data only with a message.
         let (Some(msg), Some(codec)) = (self.incoming.as_mut(), self.deflate.as_mut()) else {
-            return None;
+            return Ok(Bytes::new());
         };
         let mut fresh = Vec::new();
         let out = if stream {
@@ -846,7 +664,7 @@ impl Connection {
             &mut msg.inflated
         };
         let start = out.len();
-        let mut result = codec
+        codec
             .decompress(payload, fin, out, limit)
             .map_err(|e| match e {
                 crate::deflate::DeflateError::TooBig { limit } => ProtocolError::MessageTooBig {
@@ -854,37 +672,17 @@ impl Connection {
                     max: limit,
                 },
                 _ => ProtocolError::InvalidCompressedData,
-            });
-        if result.is_ok() && msg.kind == DataKind::Text {
-            let valid = msg.utf8.feed(&out[start..]).is_ok() && (!fin || msg.utf8.finish().is_ok());
-            if !valid {
-                result = Err(ProtocolError::InvalidUtf8);
-            }
+            })?;
+        if msg.kind == DataKind::Text && msg.utf8.feed(&out[start..]).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
         }
-        if let Err(e) = result {
-            return Some(self.fail(e));
-        }
-        if stream {
-            let frame = DataFrame {
-                kind: msg.kind,
-                first: msg.fragments == 1,
-                fin,
-                data: Bytes::from(fresh),
-            };
-            if fin {
-                self.incoming = None;
-            }
-            return Some(Event::Frame(frame));
-        }
-        if !fin {
-            return None;
-        }
-        let msg = self.incoming.take()?;
-        let data = Bytes::from(msg.inflated);
-        Some(Event::Message(match msg.kind {
-            DataKind::Text => Message::Text(Text::from_validated(data)),
-            DataKind::Binary => Message::Binary(data),
-        }))
+        Ok(if stream {
+            Bytes::from(fresh)
+        } else if fin {
+            Bytes::from(core::mem::take(&mut msg.inflated))
+        } else {
+            Bytes::new()
+        })
     }
 
     fn on_control(&mut self, opcode: Opcode, payload: Bytes) -> Option<Event> {
@@ -893,7 +691,7 @@ impl Connection {
                 // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
                 // response, unless it already received a Close frame." (We stop reading at a
                 // Close frame, and send nothing after our own.)
-                if self.config.auto_pong && !self.close_sent {
+                if self.config.auto_pong && !self.closing.close_sent() {
                     self.queue_pong(&payload);
                 }
                 Some(Event::Ping(payload))
@@ -905,17 +703,15 @@ impl Connection {
             Opcode::Close => match CloseFrame::decode(&payload) {
                 Err(e) => Some(self.fail(e)),
                 Ok(frame) => {
-                    self.close_received = true;
+                    self.closing.received_close(frame.clone());
                     self.rbuf.clear();
                     self.incoming = None;
-                    if !self.close_sent {
+                    if !self.closing.close_sent() {
                         // §5.5.1: "When sending a Close frame in response, the endpoint
                         // typically echos the status code it received."
                         let code = frame.as_ref().map(|f| f.code);
                         self.queue_close(code, "");
                     }
-                    self.arm_close_timer();
-                    self.peer_close.clone_from(&frame);
                     Some(Event::Close(frame))
                 }
             },
@@ -924,48 +720,33 @@ impl Connection {
         }
     }
 
-    /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with the error's code
-    /// (unless one was sent already) behind what is queued, and stop reading. Returns the event
-    /// to report.
+    /// _Fail the WebSocket Connection_ (§7.1.7) for a rule the peer broke: a Close frame with
+    /// the error's code and text, and the event to report.
     fn fail(&mut self, error: ProtocolError) -> Event {
-        if !self.close_sent {
-            // What the application queued before the violation still goes out, ahead of the
-            // Close: replies to the peer's valid messages are not lost (Autobahn 3.2, 5.15).
-            let code = error.close_code();
-            if code.is_valid_on_wire() {
-                let reason = format!("{error}");
-                self.queue_close(
-                    Some(code),
-                    truncate_to_char_boundary(&reason, MAX_REASON_LEN),
-                );
-            }
-        }
-        self.failed = true;
-        self.rbuf.clear();
-        self.incoming = None;
-        self.arm_close_timer();
+        self.fail_connection(error.close_code(), || format!("{error}"));
         Event::Failed(error)
     }
 
-    /// Fails the connection on the application's behalf (§7.1.7), e.g. when a message breaks a
-    /// rule of the application's protocol: sends a Close frame with `code` and `reason` unless
-    /// one was sent, and stops reading. No further events follow.
-    pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        check_close(code, reason)?;
-        if !self.close_sent {
+    /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with `code` and `reason()`
+    /// behind what is queued, unless one was sent already or `code` may not go on the wire
+    /// (§7.4.1: 1005, 1006, 1015); stop reading. `reason` is only called for a Close.
+    fn fail_connection<R: AsRef<str>>(&mut self, code: CloseCode, reason: impl FnOnce() -> R) {
+        if !self.closing.close_sent() && code.is_valid_on_wire() {
+            // What the application queued before the violation still goes out, ahead of the
+            // Close: replies to the peer's valid messages are not lost (Autobahn 3.2, 5.15).
+            let reason = reason();
+            let reason = truncate_to_char_boundary(reason.as_ref(), MAX_REASON_LEN);
             self.queue_close(Some(code), reason);
         }
-        self.failed = true;
+        self.closing.fail();
         self.rbuf.clear();
         self.incoming = None;
-        self.arm_close_timer();
-        Ok(())
     }
 
     // ---------------------------------------------------------------- C. application commands
 
     fn check_send_data(&self) -> Result<(), SendError> {
-        if self.close_sent || self.failed {
+        if !self.closing.may_send() {
             return Err(SendError::Closed);
         }
         if self.is_write_buffer_full() {
@@ -1071,7 +852,7 @@ impl Connection {
     }
 
     fn check_control(&self, payload: &[u8]) -> Result<(), SendError> {
-        if self.close_sent || self.failed {
+        if !self.closing.may_send() {
             return Err(SendError::Closed);
         }
         if payload.len() > MAX_CONTROL_PAYLOAD {
@@ -1087,15 +868,23 @@ impl Connection {
     /// `code` must be valid on the wire (§7.4): not 1005, 1006 or 1015.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
         check_close(code, reason)?;
-        if self.close_sent || self.failed {
+        if !self.closing.may_send() {
             return Err(SendError::Closed);
         }
         self.queue_close(Some(code), reason);
-        self.arm_close_timer();
         Ok(())
     }
 
-    // ---------------------------------------------------------------- frame output
+    /// Fails the connection on the application's behalf (§7.1.7), e.g. when a message breaks a
+    /// rule of the application's protocol: sends a Close frame with `code` and `reason` unless
+    /// one was sent, and stops reading. No further events follow.
+    pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        check_close(code, reason)?;
+        self.fail_connection(code, || reason);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- C. frames queued for output
 
     fn next_mask(&mut self) -> Option<MaskKey> {
         // §5.3: "The masking key is a 32-bit value chosen at random by the client. When
@@ -1149,13 +938,7 @@ impl Connection {
         // §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data
         // frames": the Close goes behind the queued data and nothing is queued after it.
         self.queue_frame(Opcode::Close, true, &parts);
-        self.close_sent = true;
-    }
-
-    fn arm_close_timer(&mut self) {
-        if self.close_timer == Timer::Off {
-            self.close_timer = Timer::Unarmed;
-        }
+        self.closing.sent_close();
     }
 
     // ---------------------------------------------------------------- D. network output
@@ -1218,7 +1001,7 @@ impl Connection {
         }
     }
 
-    // ---------------------------------------------------------------- time
+    // ---------------------------------------------------------------- E. time
 
     /// The next time [`handle_timeout`](Self::handle_timeout) should be called, if any.
     /// `Duration::ZERO` means "now" (a timer waits to learn the current time).
@@ -1227,7 +1010,7 @@ impl Connection {
         if self.is_finished() {
             return None;
         }
-        let close = self.close_timer.deadline();
+        let close = self.closing.deadline();
         let keepalive = if self.state() == State::Open {
             match (self.ping_timer.deadline(), self.pong_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -1246,11 +1029,7 @@ impl Connection {
     /// keepalive pings, their timeout, and the close timeout. Call [`poll_event`](Self::poll_event)
     /// and write [`data_to_send`](Self::data_to_send) afterwards.
     pub fn handle_timeout(&mut self, now: Duration) {
-        self.close_timer.arm(now, self.config.close_timeout);
-        if self.close_timer.expired(now) {
-            self.close_timed_out = true;
-            self.close_timer = Timer::Off;
-        }
+        self.closing.handle_timeout(now, self.config.close_timeout);
         let Some(interval) = self.config.keepalive_interval else {
             return;
         };
@@ -1278,12 +1057,6 @@ impl Connection {
             }
         }
     }
-}
-
-/// The bytes of as many whole frames of `frame` bytes as fit in `room` (none if `frame` is 0).
-#[cfg(feature = "std")]
-fn whole_frames(room: usize, frame: usize) -> usize {
-    room.checked_div(frame).map_or(0, |n| n * frame)
 }
 
 fn check_close(code: CloseCode, reason: &str) -> Result<(), SendError> {
@@ -1321,292 +1094,4 @@ fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-#[cfg(all(test, feature = "std"))]
-mod read_buffer_tests {
-    use super::*;
-    use crate::message::Message;
-    use alloc::vec;
-
-    /// Binary `messages`, each in one masked frame, as a client puts them on the wire.
-    fn client_wire(messages: &[Message]) -> Vec<u8> {
-        let mut wire = Vec::new();
-        for m in messages {
-            let payload = m.as_bytes();
-            let header = frame_header(Opcode::Binary, true, 0, payload.len(), Some([1, 2, 3, 4]));
-            crate::outgoing::encode_frame(&mut wire, &header, &[payload]);
-        }
-        wire
-    }
-
-    /// Three of these fit in [`READ_AHEAD`] with their headers.
-    fn large() -> Message {
-        Message::binary(vec![7u8; 64 * 1024])
-    }
-
-    /// No second one fits in [`READ_AHEAD`] beside it.
-    fn larger() -> Message {
-        Message::binary(vec![8u8; 160 * 1024])
-    }
-
-    /// One read as the async adapter makes it: as much of `wire` as the room it is given takes.
-    #[cfg(feature = "tokio")]
-    fn read_into(server: &mut Connection, wire: &[u8]) -> Option<usize> {
-        let mut buf = server.read_buffer(16 * 1024)?;
-        let n = buf.remaining_mut().min(wire.len());
-        buf.put_slice(&wire[..n]);
-        Some(n)
-    }
-
-    /// Every message the server has complete.
-    fn drain(server: &mut Connection) -> Vec<Message> {
-        core::iter::from_fn(|| match server.poll_event() {
-            Some(Event::Message(m)) => Some(m),
-            Some(other) => panic!("unexpected {other:?}"),
-            None => None,
-        })
-        .collect()
-    }
-
-    #[test]
-    #[cfg(feature = "tokio")]
-    fn a_read_into_a_payload_stops_at_the_frame_end_and_the_next_header() {
-        let wire = client_wire(&[larger(), larger()]);
-        let one = wire.len() / 2;
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire[..100]);
-        assert_eq!(server.poll_event(), None);
-        let buf = server.read_buffer(16 * 1024).expect("inside a large frame");
-        assert_eq!(buf.remaining_mut(), one - 100 + READ_SLACK);
-        assert!(buf.get_ref().capacity() - buf.get_ref().len() >= one - 100);
-        // Under `min_read` to go: the adapter reads through its own small buffer.
-        server.receive(&wire[100..one - 1000]);
-        assert_eq!(server.poll_event(), None);
-        assert!(server.read_buffer(16 * 1024).is_none());
-    }
-
-    #[test]
-    #[cfg(feature = "tokio")]
-    fn a_read_takes_whole_frames_of_the_same_size_up_to_read_ahead() {
-        let wire = client_wire(&[large(), large(), large(), large(), large()]);
-        let one = wire.len() / 5;
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire[..100]);
-        assert_eq!(server.poll_event(), None);
-        // The rest of this frame, as many more like it as fit in READ_AHEAD (three), and the
-        // header of the next.
-        let n = read_into(&mut server, &wire[100..]).expect("inside a large frame");
-        assert_eq!(n, one - 100 + 3 * one + READ_SLACK);
-        assert!(n <= READ_AHEAD + READ_SLACK);
-        assert_eq!(drain(&mut server), vec![large(); 4]);
-        // Nothing of the fifth frame is left to copy: its header is decoded, its payload next.
-        assert!(server.rbuf.is_empty());
-        assert_eq!(
-            read_into(&mut server, &wire[100 + n..]),
-            Some(one - READ_SLACK)
-        );
-        assert_eq!(drain(&mut server), vec![large()]);
-    }
-
-    #[test]
-    #[cfg(feature = "tokio")]
-    fn after_a_large_frame_the_next_are_read_into_the_buffer_and_it_is_released_when_idle() {
-        let wire = client_wire(&[large()]);
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire);
-        assert_eq!(drain(&mut server), vec![large()]);
-        let buf = server
-            .read_buffer(16 * 1024)
-            .expect("a large frame came last");
-        assert_eq!(buf.remaining_mut(), 3 * wire.len() + READ_SLACK);
-        // The read would block: an idle connection keeps no receive buffer.
-        server.release_read_buffer();
-        assert_eq!(server.rbuf.capacity(), 0);
-    }
-
-    #[test]
-    #[cfg(feature = "tokio")]
-    fn the_next_payloads_reuse_the_buffer_of_payloads_already_dropped() {
-        let wire = client_wire(&[large(), large(), large(), large(), large()]);
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire[..100]);
-        assert_eq!(server.poll_event(), None);
-        let n = 100 + read_into(&mut server, &wire[100..]).expect("inside a large frame");
-        let payloads = drain(&mut server);
-        assert_eq!(payloads.len(), 4);
-        let start = payloads[0].as_bytes().as_ptr() as usize;
-        drop(payloads); // as an echo does once it has written the messages
-        let buf = server.read_buffer(16 * 1024).expect("inside a large frame");
-        let next = buf.get_ref().as_ptr() as usize;
-        // The allocation began with the first frame's header, just before its payload.
-        assert!((start - FrameHeader::MAX_LEN..=start).contains(&next));
-        server.receive(&wire[n..]);
-        assert_eq!(drain(&mut server), vec![large()]);
-    }
-
-    #[test]
-    fn a_payload_still_held_is_never_overwritten_by_the_next_frames() {
-        let messages: Vec<Message> = (1..=7u8)
-            .map(|b| Message::binary(vec![b; 64 * 1024]))
-            .collect();
-        let wire = client_wire(&messages);
-        let mut server = Connection::new(Role::Server, Config::default());
-        let mut held = Vec::new();
-        let mut at = 0;
-        while at < wire.len() {
-            // Reads into the receive buffer where the adapters would, else 1000 bytes.
-            let n = match server.read_with(16 * 1024, usize::MAX, |buf| {
-                let n = buf.len().min(wire.len() - at);
-                buf[..n].copy_from_slice(&wire[at..at + n]);
-                Ok::<_, ()>(n)
-            }) {
-                Some(Ok(n)) => n,
-                _ => {
-                    let n = 1000.min(wire.len() - at);
-                    server.receive(&wire[at..at + n]);
-                    n
-                }
-            };
-            at += n;
-            held.extend(drain(&mut server));
-        }
-        assert_eq!(held, messages);
-    }
-
-    #[test]
-    #[cfg(feature = "tokio")]
-    fn the_guess_for_the_next_frame_is_bounded_and_small_frames_read_through_the_adapter() {
-        let huge = Message::binary(vec![1u8; 1 << 20]);
-        let small = Message::binary(vec![2u8; 16]);
-        let wire = client_wire(&[huge.clone(), small.clone()]);
-        let mut server = Connection::new(Role::Server, Config::default());
-        let split = wire.len() - 22; // the 16-byte frame: 2 + 4 bytes of header
-        server.receive(&wire[..split]);
-        assert_eq!(server.poll_event(), Some(Event::Message(huge)));
-        let buf = server
-            .read_buffer(16 * 1024)
-            .expect("a large frame came last");
-        assert_eq!(buf.remaining_mut(), NEXT_FRAME_AHEAD + READ_SLACK);
-        server.receive(&wire[split..]);
-        assert_eq!(server.poll_event(), Some(Event::Message(small)));
-        assert!(server.read_buffer(16 * 1024).is_none());
-    }
-
-    #[test]
-    fn a_blocking_read_gets_zeroed_room_to_the_frame_end_and_the_next_header() {
-        let wire = client_wire(&[larger(), larger()]);
-        let one = wire.len() / 2;
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire[..100]);
-        assert_eq!(server.poll_event(), None);
-        let read = server.read_with(32 * 1024, 1 << 20, |buf| {
-            assert_eq!(buf.len(), one - 100 + READ_SLACK);
-            assert!(buf.iter().all(|&b| b == 0));
-            buf.copy_from_slice(&wire[100..one + READ_SLACK]);
-            Ok::<_, ()>(buf.len())
-        });
-        assert_eq!(read, Some(Ok(one - 100 + READ_SLACK)));
-        assert_eq!(server.poll_event(), Some(Event::Message(larger())));
-        assert_eq!(server.poll_event(), None);
-        // Inside the second frame, whose header came with the first read: the rest of it
-        // (`one - READ_SLACK` bytes), and room for the header of a third.
-        let read = server.read_with(32 * 1024, 1 << 20, |buf| {
-            assert_eq!(buf.len(), one);
-            buf[..one - READ_SLACK].copy_from_slice(&wire[one + READ_SLACK..]);
-            Ok::<_, ()>(one - READ_SLACK)
-        });
-        assert_eq!(read, Some(Ok(one - READ_SLACK)));
-        assert_eq!(server.poll_event(), Some(Event::Message(larger())));
-        // Between frames, after a large one: read into the buffer; given back when idle.
-        assert!(server
-            .read_with(32 * 1024, 1 << 20, |_| Ok::<_, ()>(0))
-            .is_some());
-        server.release_read_buffer();
-        assert_eq!(server.rbuf.capacity(), 0);
-    }
-
-    #[test]
-    fn a_blocking_read_stops_at_a_frame_boundary_within_max_read() {
-        let message = Message::binary(vec![4u8; 40 * 1024]);
-        let wire = client_wire(&vec![message.clone(); 6]);
-        let one = wire.len() / 6;
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire[..100]);
-        assert_eq!(server.poll_event(), None);
-        // Room for the rest of this frame and two more would exceed `max_read`: the read takes
-        // one more and the header after it, not the start of a third frame.
-        let max_read = one - 100 + 2 * one;
-        let read = server.read_with(32 * 1024, max_read, |buf| {
-            assert_eq!(buf.len(), one - 100 + one + READ_SLACK);
-            buf.copy_from_slice(&wire[100..100 + buf.len()]);
-            Ok::<_, ()>(buf.len())
-        });
-        assert_eq!(read, Some(Ok(one - 100 + one + READ_SLACK)));
-        assert_eq!(drain(&mut server), vec![message; 2]);
-        // Past the third frame's header (8 bytes), at most the rest of the slack.
-        assert!(server.rbuf.len() <= READ_SLACK - 8);
-    }
-
-    #[test]
-    fn a_blocking_read_that_fails_or_overreports_adds_nothing() {
-        let wire = client_wire(&[large()]);
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire[..100]);
-        assert_eq!(server.poll_event(), None);
-        let held = server.rbuf.len();
-        let failed = server.read_with(32 * 1024, 1 << 20, |buf| {
-            buf.fill(0xee);
-            Err("timed out")
-        });
-        assert_eq!(failed, Some(Err("timed out")));
-        let over = server.read_with(32 * 1024, 1 << 20, |buf| {
-            buf.fill(0xee);
-            Ok::<_, ()>(buf.len() + 1)
-        });
-        assert!(matches!(over, Some(Ok(_))));
-        assert_eq!(server.rbuf.len(), held);
-        server.receive(&wire[100..]);
-        assert_eq!(server.poll_event(), Some(Event::Message(large())));
-    }
-
-    #[test]
-    fn a_blocking_read_zeroes_at_most_max_read() {
-        let huge = Message::binary(vec![5u8; 1 << 20]);
-        let wire = client_wire(core::slice::from_ref(&huge));
-        let mut server = Connection::new(Role::Server, Config::default());
-        server.receive(&wire[..100]);
-        assert_eq!(server.poll_event(), None);
-        let mut at = 100;
-        while at < wire.len() {
-            let read = server.read_with(32 * 1024, 64 * 1024, |buf| {
-                assert!(buf.len() <= 64 * 1024);
-                let n = buf.len().min(wire.len() - at);
-                buf[..n].copy_from_slice(&wire[at..at + n]);
-                Ok::<_, ()>(n)
-            });
-            match read {
-                Some(Ok(n)) => at += n,
-                // Under 32 KiB to go: through the adapter's own buffer.
-                _ => {
-                    server.receive(&wire[at..]);
-                    at = wire.len();
-                }
-            }
-        }
-        assert_eq!(server.poll_event(), Some(Event::Message(huge)));
-    }
-
-    #[test]
-    fn small_frames_are_read_by_the_blocking_adapter_through_its_own_buffer() {
-        let mut server = Connection::new(Role::Server, Config::default());
-        assert!(server
-            .read_with(32 * 1024, 1 << 20, |_| Ok::<_, ()>(0))
-            .is_none());
-        let wire = client_wire(&[Message::binary(vec![3u8; 40 * 1024])]);
-        server.receive(&wire[..wire.len() - 1000]);
-        assert!(server
-            .read_with(32 * 1024, 1 << 20, |_| Ok::<_, ()>(0))
-            .is_none());
-    }
 }
