@@ -12,6 +12,7 @@
 // A `GlobalAlloc` impl is unsafe by definition; it forwards every call to `System` unchanged.
 #![allow(unsafe_code)]
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -2,6 +2,7 @@
 //! decodes from the RFC's bytes, and what it encodes (with the RFC's masking key injected for the
 //! masked examples).
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use common::{client, client_with_keys, drain, feed, server};

@@ -8,7 +8,7 @@
 //! Every read, write, accept and join is bounded in time, so a bug fails a test instead of
 //! hanging it.
 
-mod net;
+use crate::net;
 
 use std::future::Future;
 use std::io::{self, Read, Write};

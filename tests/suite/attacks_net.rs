@@ -8,7 +8,7 @@
 //! Every loop is bounded in count and in time, every socket read and write has a timeout, and
 //! every thread is joined with a deadline: a bug fails a test, it does not hang it.
 
-mod common;
+use crate::common;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -3,7 +3,7 @@
 //! exact `ProtocolError` in `Event::Failed`, and the status code of the Close frame the failing
 //! side writes (decoded from `data_to_send` by the test harness's own parser).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -21,7 +21,7 @@
 //! it; it never passes silently. Every child is bounded in time and killed (by its own
 //! handle) if it overstays.
 
-mod net;
+use crate::net;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};

@@ -1,4 +1,4 @@
-//! Shared by `tests/adapters.rs` and `tests/interop.rs`: a connected WebSocket of either adapter
+//! Shared by the `adapters`, `adapter_api` and `interop` modules of the suite: a connected WebSocket of either adapter
 //! behind one synchronous interface ([`Ws`]), the accept and connect that make one over
 //! 127.0.0.1, an echo server written against it, and the bounded join both files use.
 //!

@@ -3,7 +3,7 @@
 //! messages survive any fragmentation, any masking keys and any way
 //! the byte stream is cut into reads, in both directions, and through both adapters' read paths.
 
-mod common;
+use crate::common;
 
 use common::{conn, conn_seeded, drain, feed, masked, Raw};
 use proptest::collection::vec;

@@ -2,7 +2,7 @@
 //! of a compressed message, inflating within the message limit, 1007 for bad data.
 #![cfg(feature = "deflate")]
 
-mod common;
+use crate::common;
 
 use common::{assert_fails_on, conn, drain_frames, feed, Raw};
 use rfc6455::deflate::{DeflateCodec, DeflateConfig, Negotiated};

@@ -8,9 +8,9 @@
 //! in odd-sized pieces.
 //!
 //! Memory is proven with a counting allocator in `tests/attacks_alloc.rs`; the adapters'
-//! timeouts and backpressure are attacked over TCP in `tests/attacks_net.rs`.
+//! timeouts and backpressure are attacked over TCP in `attacks_net`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

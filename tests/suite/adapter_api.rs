@@ -6,7 +6,7 @@
 //!
 //! Every wait is bounded, so a bug fails a test instead of hanging it.
 
-mod net;
+use crate::net;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
