@@ -10,11 +10,25 @@
 //!            bytes to write ◄─ data_to_send() ◄────────┴─◄ send_text(), ping(), close()...
 //! ```
 //!
-//! - [`handshake`]: the opening handshake (§4), HTTP/1.1 Upgrade, for both roles.
-//! - [`Connection`]: framing (§5), fragmentation, control frames, UTF-8 (§8), closing (§7).
-//! - [`frame`]: the frame codec on its own (§5.2, §5.3).
-//! - `blocking` (feature `std`) and `tokio` (feature `tokio`): adapters that move bytes
-//!   between a socket and the core.
+//! # Where to start
+//!
+//! - **A server or client on tokio**: [`tokio::accept`] / [`tokio::connect`] give a
+//!   [`tokio::WebSocketStream`]; call `recv()` and `send()` on it.
+//! - **Blocking, a thread per connection**: [`blocking::accept`] / [`blocking::connect`] give a
+//!   [`blocking::WebSocket`], with the same methods.
+//! - **Your own event loop** (mio, io_uring, an embedded stack): a [`handshake::ServerHandshake`]
+//!   or [`handshake::ClientHandshake`] for the opening handshake, then a [`Connection`];
+//!   `examples/sans_io.rs` is the whole driver loop.
+//! - **Settings and limits**: [`Config`], built with its `with_*` setters. **Errors**:
+//!   [`Error`] (`is_timeout()`, `is_closed()`), whose [`ProtocolError`] names the rule the peer
+//!   broke.
+//! - **The pieces on their own**: [`handshake`] (§4, HTTP/1.1 Upgrade, both roles), [`frame`]
+//!   (the codec, §5.2-§5.3), [`utf8`] (incremental validation, §8.1), `deflate` (RFC 7692).
+//! - **Coming from tungstenite**: `docs/coming-from-tungstenite.md` in the repository maps each
+//!   habit; `ARCHITECTURE.md` says how the crate is built and what to read first.
+//!
+//! For a glob import use [`prelude`]: `use rfc6455::*;` would bring the [`tokio`] module in
+//! under the name of the tokio crate.
 //!
 //! A complete sans-IO exchange, client to server and back:
 //!

@@ -17,6 +17,7 @@ mod attacks_net;
 mod connection;
 mod deflate;
 mod deflate_connection;
+mod examples;
 mod handshake;
 mod interop;
 mod proptests;

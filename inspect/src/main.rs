@@ -31,13 +31,13 @@
 //! The examples of RFC 6455 §5.7:
 //!
 //! ```text
-//! cargo run --example inspect -- --hex "81 05 48 65 6c 6c 6f"                 # unmasked text "Hello"
-//! cargo run --example inspect -- --hex "81 85 37 fa 21 3d 7f 9f 4d 51 58"     # masked text "Hello"
-//! cargo run --example inspect -- --hex "01 03 48 65 6c  80 02 6c 6f"          # "Hel" + "lo"
-//! cargo run --example inspect -- --hex "89 05 48 65 6c 6c 6f"                 # unmasked Ping
-//! cargo run --example inspect -- --hex "8a 85 37 fa 21 3d 7f 9f 4d 51 58"     # masked Pong
-//! cargo run --example inspect -- --hex "82 7E 0100"                           # 256 bytes, header only
-//! cargo run --example inspect -- --hex "82 7F 0000000000010000"               # 64 KiB, header only
+//! cargo run -p rfc6455-inspect -- --hex "81 05 48 65 6c 6c 6f"                 # unmasked text "Hello"
+//! cargo run -p rfc6455-inspect -- --hex "81 85 37 fa 21 3d 7f 9f 4d 51 58"     # masked text "Hello"
+//! cargo run -p rfc6455-inspect -- --hex "01 03 48 65 6c  80 02 6c 6f"          # "Hel" + "lo"
+//! cargo run -p rfc6455-inspect -- --hex "89 05 48 65 6c 6c 6f"                 # unmasked Ping
+//! cargo run -p rfc6455-inspect -- --hex "8a 85 37 fa 21 3d 7f 9f 4d 51 58"     # masked Pong
+//! cargo run -p rfc6455-inspect -- --hex "82 7E 0100"                           # 256 bytes, header only
+//! cargo run -p rfc6455-inspect -- --hex "82 7F 0000000000010000"               # 64 KiB, header only
 //! echo '0x88, 0x82, 0x01, 0x02, 0x03, 0x04, 0x02, 0xea  # masked Close 1000' \
 //!     | cargo run --example inspect
 //! ```
@@ -48,7 +48,7 @@
 //! printf 'GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n' \
 //!     | cargo run --example inspect
 //! printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n' \
-//!     | cargo run --example inspect -- --key dGhlIHNhbXBsZSBub25jZQ==
+//!     | cargo run -p rfc6455-inspect -- --key dGhlIHNhbXBsZSBub25jZQ==
 //! ```
 //!
 //! Output for the masked "Hello" (the server's Connection delivers the message):
@@ -115,6 +115,9 @@ pub(crate) struct Options {
     /// The client's `Sec-WebSocket-Key` (`--key`), as sent.
     pub(crate) key: Option<String>,
 }
+
+#[cfg(test)]
+mod tests;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

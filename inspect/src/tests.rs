@@ -1,12 +1,7 @@
-//! The protocol inspector (`examples/inspect.rs`): its explanations of the RFC 6455 §5.7 frames,
-//! the §1.3 handshake and rule violations, and its input handling. The example's source is
-//! compiled in as a module, so these tests run with every `cargo test`.
+//! The inspector's explanations of the RFC 6455 §5.7 frames, the §1.3 handshake and rule
+//! violations, and its input handling.
 
-#[allow(dead_code)] // `main` is the example's entry point, unused here.
-#[path = "../examples/inspect.rs"]
-mod inspect;
-
-use inspect::{decode_stdin, inspect, parse_args, parse_hex, run, Options, Source};
+use super::{decode_stdin, inspect, parse_args, parse_hex, run, Options, Source};
 use rfc6455::Role;
 
 fn explain(hex: &str) -> String {
@@ -449,7 +444,7 @@ fn a_refused_upgrade_has_a_body_not_frames() {
 
 #[test]
 fn the_documented_output_is_the_real_output() {
-    let source = include_str!("../examples/inspect.rs");
+    let source = include_str!("main.rs");
     let start = source
         .find("//! Output for the masked \"Hello\"")
         .expect("the doc comment shows an output");
