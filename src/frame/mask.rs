@@ -14,8 +14,8 @@ pub type MaskKey = [u8; 4];
 /// The work is done eight bytes at a time on native words; the compiler turns the loop into
 /// vector instructions (see `benches/mask.rs`, which compares it with `memcpy`). A long buffer is
 /// first masked byte by byte up to a cache-line boundary, so that no vector load or store spans
-/// two lines: a payload read with its frame header starts a few bytes past its allocation's
-/// alignment, and split stores made unmasking a 64 KiB payload there ~40% slower.
+/// two lines (a payload read with its frame header starts a few bytes past its allocation's
+/// alignment; BENCHMARKS.md, "masking", has what split stores cost).
 ///
 /// See [RFC 6455 §5.3](https://www.rfc-editor.org/rfc/rfc6455#section-5.3).
 pub fn apply_mask(buf: &mut [u8], key: MaskKey, offset: usize) {
