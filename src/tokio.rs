@@ -578,7 +578,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// Takes the WebSocket apart: the stream and the core connection, which holds every byte
     /// received but not yet turned into events and every byte queued but not yet written.
-    /// [`from_connection`](Self::from_connection) puts them back together.
+    /// [`from_connection`](Self::from_connection) puts them back together. One thing stays
+    /// behind: a failure the adapter has taken from the connection but not yet returned (it
+    /// returns it once the Close frame is out and the socket is shut, so this happens only
+    /// when a `recv` that was driving that was cancelled); the connection is then already
+    /// [`State::Closed`](crate::State::Closed).
     pub fn into_inner(self) -> (S, Connection) {
         (self.inner.stream, self.inner.conn)
     }
