@@ -582,7 +582,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// behind: a failure the adapter has taken from the connection but not yet returned (it
     /// returns it once the Close frame is out and the socket is shut, so this happens only
     /// when a `recv` that was driving that was cancelled); the connection is then already
-    /// [`State::Closed`](crate::State::Closed).
+    /// [`State::Closed`].
     pub fn into_inner(self) -> (S, Connection) {
         (self.inner.stream, self.inner.conn)
     }
