@@ -167,7 +167,8 @@ pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
 }
 
 /// Connects as [`connect`] does, with a prepared request (origin, subprotocols, headers) and
-/// a configuration.
+/// a configuration. A server that refuses the upgrade shows as
+/// [`HandshakeError::BadStatus`] with its status code.
 pub fn connect_with(
     request: &ClientRequest,
     config: Config,
@@ -203,6 +204,8 @@ pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>, Error> {
 /// subprotocol and add headers ([`Accept`]), or refuse with a [`Reject`] (any redirect or error
 /// status, headers, a body), which is sent and returned as [`HandshakeError::Rejected`]. Invalid
 /// requests get the core's error response (400, or 426) without `callback` being asked.
+///
+/// With a [`Config`] and nothing to decide: `accept_with(stream, config, |_| Ok(Accept::new()))`.
 ///
 /// Reads the request within [`Config::handshake_timeout`], then finishes as [`accept_request`].
 ///
@@ -313,6 +316,10 @@ fn is_timeout(e: &io::Error) -> bool {
 /// [`set_read_timeout`](Self::set_read_timeout) or on the socket itself
 /// (`ws.get_ref().set_read_timeout(..)`), ends a read that waits longer with an error for
 /// which [`Error::is_timeout`] is true; the connection stays usable and keepalive goes on.
+///
+/// Dropping it drops the stream: the socket closes without a Close frame (the peer sees an
+/// abnormal closure, 1006). To close cleanly, [`close`](Self::close), then
+/// [`recv`](Self::recv) until `Ok(None)`.
 #[derive(Debug)]
 pub struct WebSocket<S> {
     stream: S,
@@ -403,11 +410,14 @@ impl<S: Stream> WebSocket<S> {
         self.origin.elapsed()
     }
 
-    /// Receives the next message. `Ok(None)` means the connection closed cleanly (closing
-    /// handshake done, TCP closed); an error that it failed ([`Error::is_closed`]) or that a
-    /// read timeout of the application's ran out ([`Error::is_timeout`]). Pings are answered
-    /// and the peer's Close is echoed on the way; what else happens arrives through
-    /// [`recv_event`](Self::recv_event).
+    /// Receives the next message. `Ok(None)`: the connection is over and did not fail (the
+    /// closing handshake completed, or our Close went unanswered within
+    /// [`Config::close_timeout`]; [`Connection::is_closing_handshake_complete`] tells which),
+    /// and every later call says so again. An error for which [`Error::is_closed`] is true: the
+    /// connection failed, and every later call returns the same error. An error for which only
+    /// [`Error::is_timeout`] is true: a read timeout of the application's ran out, and the
+    /// connection goes on. Pings are answered and the peer's Close is echoed on the way; what
+    /// else happens arrives through [`recv_event`](Self::recv_event).
     ///
     /// With [`Config::stream_frames`] or without [`Config::auto_pong`] the connection delivers
     /// what `recv` would have to drop (data frames, pings to answer): `recv` then reads nothing
@@ -424,9 +434,9 @@ impl<S: Stream> WebSocket<S> {
     }
 
     /// Receives the next event of any kind ([`Event::Ping`], [`Event::Close`],
-    /// [`Event::Frame`], ...); `Ok(None)` once the connection is finished.
-    /// [`Event::Failed`] comes back as [`Error::Protocol`], after the Close frame was sent and
-    /// the socket shut down.
+    /// [`Event::Frame`], ...); `Ok(None)` once the connection is over, as for
+    /// [`recv`](Self::recv). [`Event::Failed`] comes back as [`Error::Protocol`], after the
+    /// Close frame was sent and the socket shut down, and again from every later call.
     pub fn recv_event(&mut self) -> Result<Option<Event>, Error> {
         loop {
             if let Some(event) = self.conn.poll_event() {
@@ -444,7 +454,7 @@ impl<S: Stream> WebSocket<S> {
             // `feed` while reading a burst leave in one write call.
             self.flush()?;
             if self.conn.is_finished() {
-                return Ok(None);
+                return finished(&self.conn).map(|()| None);
             }
             self.fill()?;
         }
@@ -655,6 +665,15 @@ impl<S: Stream> WebSocket<S> {
             self.stream.flush()?;
         }
         Ok(())
+    }
+}
+
+/// The end of a finished connection: the failure the core kept (§7.1.7), returned again on every
+/// call, or `Ok` when it did not fail.
+pub(crate) fn finished(conn: &Connection) -> Result<(), Error> {
+    match conn.failure() {
+        Some(e) => Err(Error::Protocol(e.clone())),
+        None => Ok(()),
     }
 }
 

@@ -27,9 +27,10 @@ use crate::handshake::HandshakeLimits;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The largest payload of a single frame. Default 16 MiB: a frame is buffered whole before
-    /// it is handed out, so this bounds the read buffer. Room for a data frame is reserved when
-    /// its header arrives (so the payload is read straight into it, without regrowing); the
-    /// memory is address space until the bytes arrive. A larger frame fails with 1009 (§7.4.1).
+    /// it is handed out, so this bounds the read buffer. Room for a data frame is made as its
+    /// bytes arrive, at most 1 MiB ahead of them, so a peer that declares a large frame and
+    /// sends nothing costs nothing. A larger frame fails with 1009 (§7.4.1) as soon as its
+    /// header arrives.
     pub max_frame_size: usize,
     /// The largest reassembled message. Default 64 MiB: big enough for ordinary applications,
     /// small enough that a malicious peer cannot make us reserve gigabytes. It also applies in

@@ -249,6 +249,7 @@ pub(crate) fn is_timeout_kind(kind: std::io::ErrorKind) -> bool {
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            Self::Io(e) if is_timeout_kind(e.kind()) => write!(f, "timed out: {e}"),
             Self::Io(e) => write!(f, "i/o error: {e}"),
             Self::Handshake(e) => write!(f, "handshake failed: {e}"),
             Self::HandshakeTimeout => f.write_str("handshake timed out"),

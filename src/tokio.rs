@@ -51,7 +51,8 @@ pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response)
     connect_with(&ClientRequest::new(url)?, Config::default()).await
 }
 
-/// Connects with a prepared request (origin, subprotocols, headers) and a configuration.
+/// Connects with a prepared request (origin, subprotocols, headers) and a configuration. A
+/// server that refuses the upgrade shows as [`HandshakeError::BadStatus`] with its status code.
 pub async fn connect_with(
     request: &ClientRequest,
     config: Config,
@@ -109,6 +110,8 @@ where
 /// subprotocol and add headers ([`Accept`]), or refuse with a [`Reject`] (any redirect or error
 /// status, headers, a body), which is sent and returned as [`HandshakeError::Rejected`]. Invalid
 /// requests get the core's error response (400, or 426) without `callback` being asked.
+///
+/// With a [`Config`] and nothing to decide: `accept_with(stream, config, |_| Ok(Accept::new()))`.
 ///
 /// Reads the request within [`Config::handshake_timeout`], then finishes as [`accept_request`].
 ///
@@ -323,8 +326,6 @@ struct Inner<S> {
     origin: Instant,
     timer: Option<Pin<Box<Sleep>>>,
     shut_down: bool,
-    /// A failure to report once the Close is out and the socket is shut.
-    failure: Option<crate::ProtocolError>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -374,9 +375,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let mut started_timers = false;
         loop {
             if let Some(event) = self.conn.poll_event() {
-                match event {
-                    Event::Failed(e) => self.failure = Some(e),
-                    other => return Poll::Ready(Ok(Some(other))),
+                // A failure is reported once the Close is out and the socket is shut: the core
+                // keeps it until then (`Connection::failure`).
+                if !matches!(event, Event::Failed(_)) {
+                    return Poll::Ready(Ok(Some(event)));
                 }
             }
             // Replies (pongs, close) go out before we read on; a slow socket does not stop
@@ -390,10 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 self.conn.receive_eof();
             }
             if self.conn.is_finished() {
-                return Poll::Ready(match self.failure.take() {
-                    Some(e) => Err(Error::Protocol(e)),
-                    None => Ok(None),
-                });
+                return Poll::Ready(crate::blocking::finished(&self.conn).map(|()| None));
             }
             if write_pending && self.conn.is_write_buffer_full() {
                 return Poll::Pending;
@@ -524,7 +523,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 ///
 /// Sending waits while the outgoing queue is over [`Config::write_buffer_limit`], so a peer
 /// that never reads cannot make us buffer without bound. The stream ends (`None`) when the
-/// connection closes cleanly.
+/// connection is over without a failure.
+///
+/// Dropping it (or both halves) drops the stream: the socket closes without a Close frame (the
+/// peer sees an abnormal closure, 1006). To close cleanly, [`close`](Self::close), then
+/// [`recv`](Self::recv) until `Ok(None)`.
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
     inner: Inner<S>,
@@ -548,7 +551,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 origin: Instant::now(),
                 timer: None,
                 shut_down: false,
-                failure: None,
             },
         }
     }
@@ -578,17 +580,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// Takes the WebSocket apart: the stream and the core connection, which holds every byte
     /// received but not yet turned into events and every byte queued but not yet written.
-    /// [`from_connection`](Self::from_connection) puts them back together. One thing stays
-    /// behind: a failure the adapter has taken from the connection but not yet returned (it
-    /// returns it once the Close frame is out and the socket is shut, so this happens only
-    /// when a `recv` that was driving that was cancelled); the connection is then already
-    /// [`State::Closed`].
+    /// [`from_connection`](Self::from_connection) puts them back together.
     pub fn into_inner(self) -> (S, Connection) {
         (self.inner.stream, self.inner.conn)
     }
 
-    /// Receives the next message; `Ok(None)` once the connection closed cleanly. Pings are
-    /// answered and the peer's Close is echoed on the way; what else happens arrives through
+    /// Receives the next message. `Ok(None)`: the connection is over and did not fail (the
+    /// closing handshake completed, or our Close went unanswered within
+    /// [`Config::close_timeout`]; [`Connection::is_closing_handshake_complete`] tells which),
+    /// and every later call says so again. An error: the connection failed
+    /// ([`Error::is_closed`]), and every later call returns the same error. Pings are answered
+    /// and the peer's Close is echoed on the way; what else happens arrives through
     /// [`recv_event`](WebSocketStream::recv_event).
     ///
     /// With [`Config::stream_frames`] or without [`Config::auto_pong`] the connection delivers
@@ -749,7 +751,7 @@ pub struct WriteHalf<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
-    /// Receives the next message; `Ok(None)` once the connection closed cleanly. As
+    /// Receives the next message; `Ok(None)` once the connection is over without a failure. As
     /// [`WebSocketStream::recv`], cancel safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| self.shared.with(READ_SLOT, cx, Inner::poll_next_message)).await

@@ -6,7 +6,10 @@
 use core::time::Duration;
 
 use super::{State, Timer};
+use alloc::boxed::Box;
+
 use crate::close::CloseFrame;
+use crate::error::ProtocolError;
 use crate::Role;
 
 /// The connection's way to "_The WebSocket Connection is Closed_" (§7.1.4).
@@ -18,9 +21,14 @@ pub(super) struct Closing {
     /// The peer's Close frame, once received; inside, `None` when it carried no status code
     /// (§7.1.5: "considered to be 1005").
     close_received: Option<Option<CloseFrame>>,
-    /// _Fail the WebSocket Connection_ (§7.1.7): the peer broke a rule, the application failed
-    /// the connection, a keepalive went unanswered, or the peer went away without a Close.
+    /// _Fail the WebSocket Connection_ (§7.1.7): the peer broke a rule, a keepalive went
+    /// unanswered, the peer went away without a Close, or the application failed the
+    /// connection.
     failed: bool,
+    /// The [`ProtocolError`] of a failure that had one (all but the application's), kept so
+    /// that a driver can report it again. Boxed: failures are rare, and a `Connection` stays
+    /// the size it was.
+    failure: Option<Box<ProtocolError>>,
     /// The peer closed its side of the TCP connection (a read returned 0).
     tcp_closed: bool,
     /// The close timeout ([`Config::close_timeout`](crate::Config::close_timeout)): started when
@@ -37,6 +45,7 @@ impl Closing {
             close_sent: false,
             close_received: None,
             failed: false,
+            failure: None,
             tcp_closed: false,
             timer: Timer::Off,
             timed_out: false,
@@ -145,10 +154,19 @@ impl Closing {
         self.start_timer();
     }
 
-    /// _Fail the WebSocket Connection_ (§7.1.7).
-    pub(super) fn fail(&mut self) {
-        self.failed = true;
+    /// _Fail the WebSocket Connection_ (§7.1.7), for the rule the peer broke, or (`None`) on
+    /// the application's behalf. The first failure is the one kept.
+    pub(super) fn fail(&mut self, error: Option<ProtocolError>) {
+        if !self.failed {
+            self.failed = true;
+            self.failure = error.map(Box::new);
+        }
         self.start_timer();
+    }
+
+    /// The rule the peer broke, if the connection failed for one.
+    pub(super) fn failure(&self) -> Option<&ProtocolError> {
+        self.failure.as_deref()
     }
 
     /// The peer closed its side of the TCP connection.

@@ -326,6 +326,15 @@ impl Connection {
         self.closing.peer_close_frame()
     }
 
+    /// Why the connection failed (§7.1.7), once it did for a rule the peer broke, a keepalive
+    /// that went unanswered or a TCP close without a closing handshake: the error
+    /// [`Event::Failed`] reported, kept so that a driver can report it again. `None` while the
+    /// connection has not failed, and after [`fail_with`](Self::fail_with) (the application's
+    /// own decision).
+    pub fn failure(&self) -> Option<&ProtocolError> {
+        self.closing.failure()
+    }
+
     /// Whether the closing handshake completed: both Close frames were exchanged (§7.1.3).
     pub fn is_closing_handshake_complete(&self) -> bool {
         self.closing.is_handshake_complete()
@@ -477,7 +486,7 @@ impl Connection {
     /// Out of complete input: at the end of the stream this is an abnormal closure.
     fn need_more(&mut self) -> Option<Event> {
         if self.closing.ended_without_close() {
-            self.closing.fail();
+            self.closing.fail(Some(ProtocolError::UnexpectedEof));
             return Some(Event::Failed(ProtocolError::UnexpectedEof));
         }
         None
@@ -723,14 +732,24 @@ impl Connection {
     /// _Fail the WebSocket Connection_ (§7.1.7) for a rule the peer broke: a Close frame with
     /// the error's code and text, and the event to report.
     fn fail(&mut self, error: ProtocolError) -> Event {
-        self.fail_connection(error.close_code(), || format!("{error}"));
+        self.fail_connection(
+            error.close_code(),
+            || format!("{error}"),
+            Some(error.clone()),
+        );
         Event::Failed(error)
     }
 
     /// _Fail the WebSocket Connection_ (§7.1.7): queue a Close frame with `code` and `reason()`
     /// behind what is queued, unless one was sent already or `code` may not go on the wire
-    /// (§7.4.1: 1005, 1006, 1015); stop reading. `reason` is only called for a Close.
-    fn fail_connection<R: AsRef<str>>(&mut self, code: CloseCode, reason: impl FnOnce() -> R) {
+    /// (§7.4.1: 1005, 1006, 1015); stop reading; keep `error`, the rule the peer broke (`None`:
+    /// the application's decision). `reason` is only called for a Close.
+    fn fail_connection<R: AsRef<str>>(
+        &mut self,
+        code: CloseCode,
+        reason: impl FnOnce() -> R,
+        error: Option<ProtocolError>,
+    ) {
         if !self.closing.close_sent() && code.is_valid_on_wire() {
             // What the application queued before the violation still goes out, ahead of the
             // Close: replies to the peer's valid messages are not lost (Autobahn 3.2, 5.15).
@@ -738,7 +757,7 @@ impl Connection {
             let reason = truncate_to_char_boundary(reason.as_ref(), MAX_REASON_LEN);
             self.queue_close(Some(code), reason);
         }
-        self.closing.fail();
+        self.closing.fail(error);
         self.rbuf.clear();
         self.incoming = None;
     }
@@ -880,7 +899,7 @@ impl Connection {
     /// one was sent, and stops reading. No further events follow.
     pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
         check_close(code, reason)?;
-        self.fail_connection(code, || reason);
+        self.fail_connection(code, || reason, None);
         Ok(())
     }
 

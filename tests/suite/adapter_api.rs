@@ -463,3 +463,57 @@ fn a_read_timeout_set_before_the_handshake_survives_it() {
     while ws.recv().expect("close").is_some() {}
     join_by(client, Instant::now() + STEP, "client");
 }
+
+/// After a failure every later `recv` returns the same error, never `Ok(None)`, which means the
+/// connection ended without one: a keepalive timeout is not mistaken for a clean close.
+#[test]
+fn after_a_failure_every_recv_returns_the_same_error() {
+    for tokio_server in [false, true] {
+        let (listener, addr) = listener();
+        let silent = thread::spawn(move || {
+            let mut tcp = TcpStream::connect(addr).expect("connect");
+            tcp.write_all(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .expect("request");
+            tcp.set_read_timeout(Some(STEP)).expect("timeout");
+            let mut sink = [0u8; 1024];
+            // Read (never answer) until the server closes.
+            while matches!(tcp.read(&mut sink), Ok(n) if n > 0) {}
+        });
+        let config = Config::default()
+            .with_keepalive_interval(Some(Duration::from_millis(50)))
+            .with_keepalive_timeout(Duration::from_millis(100))
+            .with_close_timeout(Duration::from_millis(100));
+        let errors: Vec<Result<Option<Message>, Error>> = if tokio_server {
+            let rt = runtime();
+            on(&rt, async {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let (stream, _) = listener.accept().await?;
+                let mut ws =
+                    rfc6455::tokio::accept_with(stream, config, |_| Ok(Accept::new())).await?;
+                let mut results = Vec::new();
+                for _ in 0..3 {
+                    results.push(ws.recv().await);
+                }
+                Ok(results)
+            })
+            .expect("tokio server")
+        } else {
+            let mut ws = blocking_server(&listener, config);
+            (0..3).map(|_| ws.recv()).collect()
+        };
+        for result in errors {
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::Protocol(ProtocolError::KeepaliveTimeout))
+                ),
+                "tokio server: {tokio_server}: {result:?}"
+            );
+        }
+        silent.join().expect("silent client");
+    }
+}

@@ -1024,6 +1024,32 @@ mod failing {
     }
 
     #[test]
+    fn the_failure_is_kept_for_the_driver_to_report_again() {
+        // §7.1.7: the rule the peer broke stays readable after Event::Failed, the first one
+        // only; the application's own fail_with is not a rule the peer broke.
+        let mut s = server();
+        assert_eq!(s.failure(), None);
+        s.receive(&wire(&[
+            Raw::new(0x3, "").to(Role::Server),
+            Raw::new(0x4, "").to(Role::Server),
+        ]));
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::Failed(ProtocolError::ReservedOpcode(3)))
+        );
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.failure(), Some(&ProtocolError::ReservedOpcode(3)));
+        s.receive_eof();
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.failure(), Some(&ProtocolError::ReservedOpcode(3)));
+
+        let mut s = server();
+        s.fail_with(CloseCode::POLICY_VIOLATION, "no").unwrap();
+        assert_eq!(s.state(), State::Closed);
+        assert_eq!(s.failure(), None);
+    }
+
+    #[test]
     fn fail_with_sends_the_applications_code() {
         let mut s = server();
         s.fail_with(CloseCode::POLICY_VIOLATION, "no").unwrap();
