@@ -24,7 +24,7 @@ const RESERVED: [&str; 8] = [
     "Origin",
 ];
 
-/// What a client asks for: the parsed `ws://` URL plus `Origin`, subprotocols, extensions and extra headers.
+/// What a client asks for: the parsed `ws://` or `wss://` URL plus `Origin`, subprotocols, extensions and extra headers.
 ///
 /// Builder methods never fail; input that would produce a malformed request (a header name that is not a token, a
 /// value with CR/LF or other control bytes, a subprotocol that is not a token or is already listed, a header the
@@ -35,6 +35,8 @@ const RESERVED: [&str; 8] = [
 /// [§4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRequest {
+    /// `wss`: the adapters connect over TLS (feature `rustls`); the core only changes the default port.
+    tls: bool,
     host: String,
     ipv6: bool,
     port: u16,
@@ -43,6 +45,15 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     extensions: Vec<Extension>,
     headers: Vec<(String, String)>,
+}
+
+/// §3: the default port of `ws` (80) or `wss` (443).
+fn default_port(tls: bool) -> u16 {
+    if tls {
+        443
+    } else {
+        80
+    }
 }
 
 /// `reg-name` / IPv4 characters of RFC 3986 §3.2.2 (unreserved, pct-encoded, sub-delims).
@@ -69,10 +80,13 @@ fn is_host_byte(b: u8) -> bool {
 }
 
 impl ClientRequest {
-    /// Parses `ws://host[:port][/path][?query]`. IPv6 literals go in brackets (`ws://[::1]:9001/`); the port
-    /// defaults to 80 and the path to `/`.
+    /// Parses `ws://host[:port][/path][?query]` or `wss://...`. IPv6 literals go in brackets (`ws://[::1]:9001/`);
+    /// the port defaults to 80 for `ws` and 443 for `wss`, and the path to `/`.
     ///
-    /// Errors ([`HandshakeError::InvalidUrl`]): another scheme; `wss://` (TLS belongs to an adapter); a fragment;
+    /// The request itself is the same for both schemes: TLS is the adapters' (feature `rustls`), which connect
+    /// to a `wss://` URL over TLS when [`is_tls`](Self::is_tls) is true.
+    ///
+    /// Errors ([`HandshakeError::InvalidUrl`]): another scheme; a fragment;
     /// userinfo; an empty or invalid host; a port that is not 1-65535; a space, control or non-ASCII byte in the
     /// path or query (percent-encode them).
     ///
@@ -81,14 +95,13 @@ impl ClientRequest {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or(HandshakeError::InvalidUrl("expected ws://host/path"))?;
-        if scheme.eq_ignore_ascii_case("wss") {
-            return Err(HandshakeError::InvalidUrl(
-                "wss is not supported: use a TLS adapter",
-            ));
-        }
-        if !scheme.eq_ignore_ascii_case("ws") {
-            return Err(HandshakeError::InvalidUrl("scheme must be ws"));
-        }
+        let tls = if scheme.eq_ignore_ascii_case("wss") {
+            true
+        } else if scheme.eq_ignore_ascii_case("ws") {
+            false
+        } else {
+            return Err(HandshakeError::InvalidUrl("scheme must be ws or wss"));
+        };
         // §3: "Fragment identifiers are meaningless in the context of WebSocket URIs and MUST NOT be used on these
         // URIs."
         if rest.contains('#') {
@@ -132,8 +145,9 @@ impl ClientRequest {
             (host, false, port)
         };
         let port = match port {
-            // §3: "the default for "ws" is port 80"; RFC 3986 allows an empty port.
-            None | Some("") => 80,
+            // §3: "The port component is OPTIONAL; the default for "ws" is port 80, while the default for "wss" is
+            // port 443." RFC 3986 allows an empty port.
+            None | Some("") => default_port(tls),
             Some(digits) => {
                 if !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(HandshakeError::InvalidUrl("invalid port"));
@@ -159,6 +173,7 @@ impl ClientRequest {
             resource.push_str(query);
         }
         Ok(Self {
+            tls,
             host: String::from(host),
             ipv6,
             port,
@@ -178,7 +193,7 @@ impl ClientRequest {
         &self.host
     }
 
-    /// The port (80 unless given).
+    /// The port (unless given, 80 for `ws` and 443 for `wss`).
     ///
     /// See [RFC 6455 §3](https://www.rfc-editor.org/rfc/rfc6455#section-3).
     #[must_use]
@@ -194,6 +209,26 @@ impl ClientRequest {
         &self.resource
     }
 
+    /// Whether the URL is `wss://`: the connection is to run over TLS (§3: "the "wss" scheme ... is secure").
+    ///
+    /// See [RFC 6455 §3](https://www.rfc-editor.org/rfc/rfc6455#section-3).
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The URL's scheme, lowercase: `"ws"` or `"wss"`.
+    ///
+    /// See [RFC 6455 §3](https://www.rfc-editor.org/rfc/rfc6455#section-3).
+    #[must_use]
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "wss"
+        } else {
+            "ws"
+        }
+    }
+
     /// `host:port` to connect a socket to (IPv6 in brackets: `[::1]:9001`).
     ///
     /// See [RFC 6455 §4.1](https://www.rfc-editor.org/rfc/rfc6455#section-4.1).
@@ -206,14 +241,14 @@ impl ClientRequest {
         }
     }
 
-    /// The `Host` header value: host (bracketed if IPv6) plus `:port` unless it is the default 80.
+    /// The `Host` header value: host (bracketed if IPv6) plus `:port` unless it is the scheme's default (80, 443).
     fn host_header(&self) -> String {
         let host = if self.ipv6 {
             alloc::format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == default_port(self.tls) {
             host
         } else {
             alloc::format!("{host}:{}", self.port)

@@ -749,11 +749,42 @@ fn client_request_accepts_ipv6_literal() {
     );
 }
 
+/// §3: "the default for "wss" is port 443"; the Host header leaves the default port out (§4.1
+/// item 4), and the core marks the request for TLS without doing any.
+#[test]
+fn client_accepts_wss_urls_with_port_443_by_default() {
+    let request = ClientRequest::new("WSS://example.com/chat?room=1").unwrap();
+    assert!(request.is_tls());
+    assert_eq!(request.scheme(), "wss");
+    assert_eq!(request.port(), 443);
+    assert_eq!(request.authority(), "example.com:443");
+    assert_eq!(request.resource(), "/chat?room=1");
+    let (_, bytes) = ClientHandshake::with_key(&request, key16(), Config::default());
+    assert!(bytes.starts_with(b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\n"));
+
+    let request = ClientRequest::new("wss://example.com:8443").unwrap();
+    assert_eq!(request.port(), 8443);
+    let (_, bytes) = ClientHandshake::with_key(&request, key16(), Config::default());
+    assert!(bytes.starts_with(b"GET / HTTP/1.1\r\nHost: example.com:8443\r\n"));
+    // 80 is not the default of wss, nor 443 of ws.
+    let (_, bytes) = ClientHandshake::with_key(
+        &ClientRequest::new("wss://example.com:80/").unwrap(),
+        key16(),
+        Config::default(),
+    );
+    assert!(bytes.starts_with(b"GET / HTTP/1.1\r\nHost: example.com:80\r\n"));
+    let plain = ClientRequest::new("ws://example.com:443/").unwrap();
+    assert!(!plain.is_tls());
+    assert_eq!(plain.scheme(), "ws");
+    let (_, bytes) = ClientHandshake::with_key(&plain, key16(), Config::default());
+    assert!(bytes.starts_with(b"GET / HTTP/1.1\r\nHost: example.com:443\r\n"));
+}
+
 #[test]
 fn client_rejects_invalid_urls() {
     assert_eq!(
-        ClientRequest::new("wss://example.com/").unwrap_err(),
-        HandshakeError::InvalidUrl("wss is not supported: use a TLS adapter")
+        ClientRequest::new("https://example.com/").unwrap_err(),
+        HandshakeError::InvalidUrl("scheme must be ws or wss")
     );
     for bad in [
         "http://example.com/",
