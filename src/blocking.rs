@@ -16,7 +16,9 @@
 //! ```
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+#[cfg(feature = "rustls")]
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::close::CloseCode;
@@ -160,32 +162,202 @@ tls_stream!(rustls::StreamOwned<C, T>);
 #[cfg(feature = "rustls")]
 tls_stream!(rustls::Stream<'_, C, T>);
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and performs the client handshake
-/// with the default [`Config`].
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
+/// Connects to a `ws://` or `wss://` URL and performs the client handshake with the default
+/// [`Config`]: TCP (with `TCP_NODELAY`), TLS for `wss://` (feature `rustls`, with
+/// [`tls::client_config`](crate::tls::client_config)), then the HTTP upgrade.
+///
+/// ```no_run
+/// # fn main() -> Result<(), rfc6455::Error> {
+/// let (mut ws, _response) = rfc6455::blocking::connect("wss://example.com/chat")?;
+/// ws.send_text("hello")?;
+/// # Ok(()) }
+/// ```
+pub fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     connect_with(&ClientRequest::new(url)?, Config::default())
 }
 
 /// Connects as [`connect`] does, with a prepared request (origin, subprotocols, headers) and
 /// a configuration. A server that refuses the upgrade shows as
 /// [`HandshakeError::BadStatus`] with its status code.
+///
+/// [`Config::handshake_timeout`] bounds the whole: the TCP connect, the TLS handshake and the
+/// HTTP upgrade (not the name lookup, which the system does without a timeout). Each step
+/// fails with its own error: [`Error::Connect`], then `Error::Tls` or `Error::TlsIo` (feature
+/// `rustls`), then the handshake's errors. Without the feature `rustls`, a `wss://` request
+/// fails with [`HandshakeError::InvalidUrl`] before anything is sent.
 pub fn connect_with(
     request: &ClientRequest,
     config: Config,
-) -> Result<(WebSocket<TcpStream>, Response), Error> {
-    let stream = TcpStream::connect(request.authority())?;
-    stream.set_nodelay(true)?;
-    client(stream, request, config)
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    #[cfg(feature = "rustls")]
+    if request.is_tls() {
+        return connect_tls_with(request, config, crate::tls::client_config()?);
+    }
+    #[cfg(not(feature = "rustls"))]
+    if request.is_tls() {
+        return Err(Error::Handshake(HandshakeError::InvalidUrl(
+            "wss needs the feature rustls",
+        )));
+    }
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let tcp = connect_tcp(request, deadline)?;
+    client_until(MaybeTlsStream::Plain(tcp), request, config, deadline)
+}
+
+/// Connects as [`connect_with`] does, with a TLS configuration of your own for a `wss://` URL
+/// (feature `rustls`): your roots (a private CA:
+/// [`tls::client_config_with_ca_pem`](crate::tls::client_config_with_ca_pem)), client
+/// certificates, a verifier that pins. A `ws://` URL connects without TLS. The server's
+/// certificate is checked against the URL's host.
+///
+/// ```no_run
+/// # fn main() -> Result<(), rfc6455::Error> {
+/// use rfc6455::{blocking, handshake::ClientRequest, tls, Config};
+///
+/// let tls = tls::client_config_with_ca_pem(&std::fs::read("ca.pem")?)?;
+/// let request = ClientRequest::new("wss://localhost:9443/")?;
+/// let (mut ws, _response) = blocking::connect_tls_with(&request, Config::default(), tls)?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "rustls")]
+pub fn connect_tls_with(
+    request: &ClientRequest,
+    config: Config,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let tcp = connect_tcp(request, deadline)?;
+    let stream = if request.is_tls() {
+        let tls = crate::tls::client_blocking(tcp, request, tls, deadline)?;
+        MaybeTlsStream::Rustls(Box::new(tls))
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    client_until(stream, request, config, deadline)
+}
+
+/// The TCP connection of a client, to each address of the host in turn, within `deadline`.
+fn connect_tcp(request: &ClientRequest, deadline: Option<Instant>) -> Result<TcpStream, Error> {
+    let addrs = request
+        .authority()
+        .to_socket_addrs()
+        .map_err(Error::Connect)?;
+    let mut last = None;
+    for addr in addrs {
+        let attempt = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::Connect(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the TCP connect did not complete within the handshake timeout",
+                    )));
+                }
+                TcpStream::connect_timeout(&addr, left)
+            }
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(Error::Connect)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Connect(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, "the host has no address")
+    })))
+}
+
+/// What [`connect`] connects over: a TCP stream, or (feature `rustls`, `wss://`) a rustls
+/// client stream over one. A [`Stream`] like any other; [`tcp`](Self::tcp) reaches the socket
+/// (its address, its write timeout).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum MaybeTlsStream {
+    /// `ws://`: the TCP stream.
+    Plain(TcpStream),
+    /// `wss://`: rustls over the TCP stream.
+    #[cfg(feature = "rustls")]
+    Rustls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl MaybeTlsStream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            #[cfg(feature = "rustls")]
+            Self::Rustls(s) => &s.sock,
+        }
+    }
+
+    /// Whether the stream is TLS.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Self::Plain(_))
+    }
+}
+
+/// Dispatches one call to the stream inside.
+macro_rules! each_stream {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            MaybeTlsStream::Plain($s) => $call,
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Rustls($s) => $call,
+        }
+    };
+}
+
+impl Read for MaybeTlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        each_stream!(self, s => s.read(buf))
+    }
+}
+
+impl Write for MaybeTlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        each_stream!(self, s => s.write(buf))
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        each_stream!(self, s => s.write_vectored(bufs))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        each_stream!(self, s => s.flush())
+    }
+}
+
+impl Stream for MaybeTlsStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        each_stream!(self, s => Stream::set_read_timeout(s, timeout))
+    }
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        each_stream!(self, s => Stream::read_timeout(s))
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        each_stream!(self, s => s.shutdown_write())
+    }
 }
 
 /// Performs the client handshake (§4.1) over an already connected stream, within
 /// [`Config::handshake_timeout`]: [`ClientHandshake`]'s request, response and connection.
 pub fn client<S: Stream>(
-    mut stream: S,
+    stream: S,
     request: &ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
     let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    client_until(stream, request, config, deadline)
+}
+
+/// [`client`], within `deadline`.
+fn client_until<S: Stream>(
+    mut stream: S,
+    request: &ClientRequest,
+    config: Config,
+    deadline: Option<Instant>,
+) -> Result<(WebSocket<S>, Response), Error> {
     let (mut handshake, bytes) = ClientHandshake::new(request, config);
     stream.write_all(&bytes)?;
     stream.flush()?;
@@ -210,13 +382,62 @@ pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>, Error> {
 /// Reads the request within [`Config::handshake_timeout`], then finishes as [`accept_request`].
 ///
 /// See [RFC 6455 §4.2](https://www.rfc-editor.org/rfc/rfc6455#section-4.2).
-pub fn accept_with<S, F>(mut stream: S, config: Config, callback: F) -> Result<WebSocket<S>, Error>
+pub fn accept_with<S, F>(stream: S, config: Config, callback: F) -> Result<WebSocket<S>, Error>
+where
+    S: Stream,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    accept_until(stream, config, callback, deadline)
+}
+
+/// Accepts a WebSocket connection over TLS (feature `rustls`) with the default [`Config`]: the
+/// TLS handshake with `tls` (for example from
+/// [`tls::server_config_from_pem`](crate::tls::server_config_from_pem)), then the WebSocket
+/// handshake as in [`accept`], both within [`Config::handshake_timeout`].
+///
+/// A client that fails the TLS handshake gives `Error::Tls` (rustls's verdict: it does not
+/// speak TLS, or sent an alert) or `Error::TlsIo` (it closed the connection, or the timeout ran
+/// out).
+#[cfg(feature = "rustls")]
+pub fn accept_tls<S: Stream>(
+    stream: S,
+    tls: Arc<rustls::ServerConfig>,
+) -> Result<WebSocket<rustls::StreamOwned<rustls::ServerConnection, S>>, Error> {
+    accept_tls_with(stream, tls, Config::default(), |_| Ok(Accept::new()))
+}
+
+/// Accepts over TLS as [`accept_tls`] does, with a [`Config`] and a `callback` as in
+/// [`accept_with`]. The handshake timeout covers the TLS handshake and the WebSocket one
+/// together.
+#[cfg(feature = "rustls")]
+pub fn accept_tls_with<S, F>(
+    stream: S,
+    tls: Arc<rustls::ServerConfig>,
+    config: Config,
+    callback: F,
+) -> Result<WebSocket<rustls::StreamOwned<rustls::ServerConnection, S>>, Error>
+where
+    S: Stream,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let stream = crate::tls::server_blocking(stream, tls, deadline)?;
+    accept_until(stream, config, callback, deadline)
+}
+
+/// [`accept_with`], within `deadline`.
+fn accept_until<S, F>(
+    mut stream: S,
+    config: Config,
+    callback: F,
+    deadline: Option<Instant>,
+) -> Result<WebSocket<S>, Error>
 where
     S: Stream,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
     let mut handshake = ServerHandshake::new(config.handshake_limits);
-    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
     let request = match read_handshake(&mut stream, deadline, |data| handshake.receive(data)) {
         Ok(request) => request,
         Err(Error::Handshake(e)) => {

@@ -156,12 +156,35 @@ impl core::fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 /// Errors of the blocking and async adapters: the core's typed errors, plus I/O.
+///
+/// A client's `connect` says which step failed: [`Connect`](Self::Connect) (TCP),
+/// `Tls`/`TlsIo` (the TLS handshake, feature `rustls`), then [`Handshake`](Self::Handshake),
+/// [`HandshakeTimeout`](Self::HandshakeTimeout) or [`Io`](Self::Io) (the HTTP upgrade). A
+/// server's `accept_tls` fails in the TLS step with `Tls`/`TlsIo` as well.
 #[cfg(feature = "std")]
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
     /// The socket failed (including a read or write timeout set on it).
     Io(std::io::Error),
+    /// A client could not open the TCP connection: the name did not resolve, the peer refused
+    /// or was unreachable, or [`handshake_timeout`](crate::Config::handshake_timeout) ran out
+    /// while connecting (kind `TimedOut`: [`is_timeout`](Self::is_timeout) is true).
+    Connect(std::io::Error),
+    /// The TLS handshake failed with rustls's verdict (feature `rustls`): a certificate the
+    /// peer's roots do not trust ([`rustls::Error::InvalidCertificate`] with
+    /// [`rustls::CertificateError::UnknownIssuer`]), one for another name (`NotValidForName`)
+    /// or out of its validity (`Expired`), a peer that does not speak TLS
+    /// ([`rustls::Error::InvalidMessage`]), or the peer's alert
+    /// ([`rustls::Error::AlertReceived`]: it refused our certificate).
+    #[cfg(feature = "rustls")]
+    Tls(rustls::Error),
+    /// The socket failed during the TLS handshake (feature `rustls`): the peer closed it
+    /// (`UnexpectedEof`), or [`handshake_timeout`](crate::Config::handshake_timeout) ran out
+    /// before the TLS handshake completed (kind `TimedOut`: [`is_timeout`](Self::is_timeout) is
+    /// true).
+    #[cfg(feature = "rustls")]
+    TlsIo(std::io::Error),
     /// The opening handshake failed (§4); on the server side the error response was sent.
     Handshake(crate::handshake::HandshakeError),
     /// The opening handshake did not complete within the configured time.
@@ -198,7 +221,9 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         match self {
-            Self::Io(e) => is_timeout_kind(e.kind()),
+            Self::Io(e) | Self::Connect(e) => is_timeout_kind(e.kind()),
+            #[cfg(feature = "rustls")]
+            Self::TlsIo(e) => is_timeout_kind(e.kind()),
             Self::HandshakeTimeout | Self::Protocol(ProtocolError::KeepaliveTimeout) => true,
             _ => false,
         }
@@ -230,6 +255,10 @@ impl Error {
                 !is_timeout_kind(e.kind()) && e.kind() != std::io::ErrorKind::Interrupted
             }
             Self::Handshake(_) | Self::HandshakeTimeout | Self::Protocol(_) => true,
+            // The connection never opened, whatever the kind.
+            Self::Connect(_) => true,
+            #[cfg(feature = "rustls")]
+            Self::Tls(_) | Self::TlsIo(_) => true,
             Self::Send(e) => *e == SendError::Closed,
             Self::Usage(_) => false,
         }
@@ -251,6 +280,11 @@ impl core::fmt::Display for Error {
         match self {
             Self::Io(e) if is_timeout_kind(e.kind()) => write!(f, "timed out: {e}"),
             Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::Connect(e) => write!(f, "tcp connect failed: {e}"),
+            #[cfg(feature = "rustls")]
+            Self::Tls(e) => write!(f, "tls handshake failed: {e}"),
+            #[cfg(feature = "rustls")]
+            Self::TlsIo(e) => write!(f, "tls handshake failed: {e}"),
             Self::Handshake(e) => write!(f, "handshake failed: {e}"),
             Self::HandshakeTimeout => f.write_str("handshake timed out"),
             Self::Protocol(e) => write!(f, "connection failed: {e}"),
@@ -264,7 +298,11 @@ impl core::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io(e) => Some(e),
+            Self::Io(e) | Self::Connect(e) => Some(e),
+            #[cfg(feature = "rustls")]
+            Self::TlsIo(e) => Some(e),
+            #[cfg(feature = "rustls")]
+            Self::Tls(e) => Some(e),
             Self::Handshake(e) => Some(e),
             Self::Protocol(e) => Some(e),
             Self::Send(e) => Some(e),
@@ -301,13 +339,15 @@ impl From<SendError> for Error {
     }
 }
 
-/// For code that speaks `io::Result`: I/O errors pass through, the rest become `InvalidData`
-/// (or `TimedOut` for the handshake timeout).
+/// For code that speaks `io::Result`: I/O errors pass through (those of the TCP connect and the
+/// TLS handshake too), the rest become `InvalidData` (or `TimedOut` for the handshake timeout).
 #[cfg(feature = "std")]
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Io(e) => e,
+            Error::Io(e) | Error::Connect(e) => e,
+            #[cfg(feature = "rustls")]
+            Error::TlsIo(e) => e,
             Error::HandshakeTimeout => Self::new(std::io::ErrorKind::TimedOut, e),
             other => Self::new(std::io::ErrorKind::InvalidData, other),
         }

@@ -106,6 +106,8 @@ pub enum Role {
 
 #[cfg(feature = "std")]
 pub mod blocking;
+#[cfg(feature = "rustls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::TcpStream;
-use ::tokio::time::{sleep_until, Instant, Sleep};
+use ::tokio::time::{sleep_until, timeout_at, Instant, Sleep};
 
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
@@ -46,20 +46,183 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Slices per vectored write: a burst of frames with shared payloads leaves in one `writev`.
 const WRITE_SLICES: usize = 16;
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with the default [`Config`].
-pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
+/// Connects to a `ws://` or `wss://` URL with the default [`Config`]: TCP (with
+/// `TCP_NODELAY`), TLS for `wss://` (feature `rustls`, with
+/// [`tls::client_config`](crate::tls::client_config)), then the HTTP upgrade.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rfc6455::Error> {
+/// let (mut ws, _response) = rfc6455::tokio::connect("wss://example.com/chat").await?;
+/// ws.send_text("hello").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response), Error> {
     connect_with(&ClientRequest::new(url)?, Config::default()).await
 }
 
 /// Connects with a prepared request (origin, subprotocols, headers) and a configuration. A
 /// server that refuses the upgrade shows as [`HandshakeError::BadStatus`] with its status code.
+///
+/// [`Config::handshake_timeout`] bounds the whole: the TCP connect (name lookup included), the
+/// TLS handshake and the HTTP upgrade. Each step fails with its own error:
+/// [`Error::Connect`], then `Error::Tls` or `Error::TlsIo` (feature `rustls`), then the
+/// handshake's errors. Without the feature `rustls`, a `wss://` request fails with
+/// [`HandshakeError::InvalidUrl`] before anything is sent.
 pub async fn connect_with(
     request: &ClientRequest,
     config: Config,
-) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
-    let stream = TcpStream::connect(request.authority()).await?;
-    stream.set_nodelay(true)?;
-    client(stream, request, config).await
+) -> Result<(WebSocketStream<MaybeTlsStream>, Response), Error> {
+    #[cfg(feature = "rustls")]
+    if request.is_tls() {
+        return connect_tls_with(request, config, crate::tls::client_config()?).await;
+    }
+    #[cfg(not(feature = "rustls"))]
+    if request.is_tls() {
+        return Err(Error::Handshake(HandshakeError::InvalidUrl(
+            "wss needs the feature rustls",
+        )));
+    }
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let tcp = connect_tcp(request, deadline).await?;
+    Box::pin(client_inline(
+        MaybeTlsStream::Plain(tcp),
+        request,
+        config,
+        deadline,
+    ))
+    .await
+}
+
+/// Connects as [`connect_with`] does, with a TLS configuration of your own for a `wss://` URL
+/// (feature `rustls`): your roots (a private CA:
+/// [`tls::client_config_with_ca_pem`](crate::tls::client_config_with_ca_pem)), client
+/// certificates, a verifier that pins. A `ws://` URL connects without TLS. The server's
+/// certificate is checked against the URL's host.
+#[cfg(feature = "rustls")]
+pub async fn connect_tls_with(
+    request: &ClientRequest,
+    config: Config,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Response), Error> {
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let tcp = connect_tcp(request, deadline).await?;
+    let stream = if request.is_tls() {
+        let name = crate::tls::server_name(request)?;
+        let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
+        let tls = within(deadline, handshake)
+            .await
+            .ok_or_else(crate::tls::handshake_timed_out)?
+            .map_err(crate::tls::handshake_error)?;
+        MaybeTlsStream::Rustls(Box::new(tls))
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    Box::pin(client_inline(stream, request, config, deadline)).await
+}
+
+/// The TCP connection of a client, within `deadline`.
+async fn connect_tcp(
+    request: &ClientRequest,
+    deadline: Option<Instant>,
+) -> Result<TcpStream, Error> {
+    let stream = within(deadline, TcpStream::connect(request.authority()))
+        .await
+        .ok_or_else(|| {
+            Error::Connect(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the TCP connect did not complete within the handshake timeout",
+            ))
+        })?
+        .map_err(Error::Connect)?;
+    stream.set_nodelay(true).map_err(Error::Connect)?;
+    Ok(stream)
+}
+
+/// `fut`'s output, or `None` if `deadline` passed first.
+async fn within<T>(deadline: Option<Instant>, fut: impl Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(deadline) => timeout_at(deadline, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
+/// What [`connect`] connects over: a TCP stream, or (feature `rustls`, `wss://`) a
+/// tokio-rustls client stream over one. [`tcp`](Self::tcp) reaches the socket.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum MaybeTlsStream {
+    /// `ws://`: the TCP stream.
+    Plain(TcpStream),
+    /// `wss://`: rustls over the TCP stream.
+    #[cfg(feature = "rustls")]
+    Rustls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl MaybeTlsStream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            #[cfg(feature = "rustls")]
+            Self::Rustls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Whether the stream is TLS.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Self::Plain(_))
+    }
+}
+
+/// Dispatches one poll to the stream inside.
+macro_rules! each_stream {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self.get_mut() {
+            MaybeTlsStream::Plain($s) => $call,
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Rustls($s) => $call,
+        }
+    };
+}
+
+impl AsyncRead for MaybeTlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each_stream!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for MaybeTlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each_stream!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each_stream!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            #[cfg(feature = "rustls")]
+            Self::Rustls(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_stream!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_stream!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
 }
 
 /// Performs the client handshake (§4.1) over a connected stream, within
@@ -75,25 +238,28 @@ pub fn client<'a, S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + 'a,
 {
-    Box::pin(client_inline(stream, request, config))
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    Box::pin(client_inline(stream, request, config, deadline))
 }
 
 async fn client_inline<S>(
     mut stream: S,
     request: &ClientRequest,
     config: Config,
+    deadline: Option<Instant>,
 ) -> Result<(WebSocketStream<S>, Response), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let timeout = config.handshake_timeout;
     let (mut handshake, bytes) = ClientHandshake::new(request, config);
     let exchange = async {
         stream.write_all(&bytes).await?;
         stream.flush().await?;
         read_handshake(&mut stream, |data| handshake.receive(data)).await
     };
-    let response = with_timeout(timeout, exchange).await?;
+    let response = within(deadline, exchange)
+        .await
+        .unwrap_or(Err(Error::HandshakeTimeout))?;
     let conn = handshake.into_connection(&response)?;
     Ok((WebSocketStream::from_connection(stream, conn), response))
 }
@@ -130,13 +296,59 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Reject>,
 {
-    Box::pin(accept_inline(stream, config, callback))
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    Box::pin(accept_inline(stream, config, callback, deadline))
+}
+
+/// Accepts a WebSocket connection over TLS (features `rustls` and `tokio`) with the default
+/// [`Config`]: the TLS handshake with `tls` (for example from
+/// [`tls::server_config_from_pem`](crate::tls::server_config_from_pem)), then the WebSocket
+/// handshake as in [`accept`], both within [`Config::handshake_timeout`].
+///
+/// A client that fails the TLS handshake gives `Error::Tls` (rustls's verdict: it does not
+/// speak TLS, or sent an alert) or `Error::TlsIo` (it closed the connection, or the timeout ran
+/// out).
+#[cfg(feature = "rustls")]
+pub fn accept_tls<S>(
+    stream: S,
+    tls: Arc<rustls::ServerConfig>,
+) -> impl Future<Output = Result<WebSocketStream<tokio_rustls::server::TlsStream<S>>, Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    accept_tls_with(stream, tls, Config::default(), |_| Ok(Accept::new()))
+}
+
+/// Accepts over TLS as [`accept_tls`] does, with a [`Config`] and a `callback` as in
+/// [`accept_with`]. The handshake timeout covers the TLS handshake and the WebSocket one
+/// together.
+#[cfg(feature = "rustls")]
+pub fn accept_tls_with<S, F>(
+    stream: S,
+    tls: Arc<rustls::ServerConfig>,
+    config: Config,
+    callback: F,
+) -> impl Future<Output = Result<WebSocketStream<tokio_rustls::server::TlsStream<S>>, Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    Box::pin(async move {
+        let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+        let stream = within(deadline, handshake)
+            .await
+            .ok_or_else(crate::tls::handshake_timed_out)?
+            .map_err(crate::tls::handshake_error)?;
+        accept_inline(stream, config, callback, deadline).await
+    })
 }
 
 async fn accept_inline<S, F>(
     stream: S,
     config: Config,
     callback: F,
+    deadline: Option<Instant>,
 ) -> Result<WebSocketStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -145,7 +357,10 @@ where
     let mut stream = stream;
     let mut handshake = ServerHandshake::new(config.handshake_limits);
     let read = read_handshake(&mut stream, |data| handshake.receive(data));
-    let request = match with_timeout(config.handshake_timeout, read).await {
+    let request = match within(deadline, read)
+        .await
+        .unwrap_or(Err(Error::HandshakeTimeout))
+    {
         Ok(request) => request,
         Err(Error::Handshake(e)) => {
             if let Some(response) = e.response() {
@@ -184,18 +399,6 @@ where
     stream.flush().await?;
     let conn = answer.result?.into_connection(leftover);
     Ok(WebSocketStream::from_connection(stream, conn))
-}
-
-async fn with_timeout<T>(
-    timeout: Option<Duration>,
-    fut: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match timeout {
-        Some(t) => ::tokio::time::timeout(t, fut)
-            .await
-            .unwrap_or(Err(Error::HandshakeTimeout)),
-        None => fut.await,
-    }
 }
 
 async fn read_handshake<S, T>(

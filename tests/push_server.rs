@@ -32,7 +32,7 @@ use tokio::time::timeout;
 
 const STEP: Duration = Duration::from_secs(10);
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<rfc6455::tokio::MaybeTlsStream>;
 
 fn server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("PUSH_SERVER_BIN") {

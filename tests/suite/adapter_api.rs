@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use rfc6455::blocking::MaybeTlsStream;
 use rfc6455::handshake::Accept;
 use rfc6455::{blocking, Config, DataKind, Error, Event, Message, ProtocolError, SendError};
 
@@ -33,7 +34,7 @@ fn blocking_server(listener: &TcpListener, config: Config) -> blocking::WebSocke
     blocking::accept_with(stream, config, |_| Ok(Accept::new())).expect("server handshake")
 }
 
-fn blocking_client(addr: SocketAddr, config: Config) -> blocking::WebSocket<TcpStream> {
+fn blocking_client(addr: SocketAddr, config: Config) -> blocking::WebSocket<MaybeTlsStream> {
     let url = format!("ws://{addr}/");
     let request = rfc6455::handshake::ClientRequest::new(&url).expect("url");
     let (mut ws, _) = blocking::connect_with(&request, config).expect("client handshake");
@@ -42,7 +43,11 @@ fn blocking_client(addr: SocketAddr, config: Config) -> blocking::WebSocket<TcpS
 }
 
 /// A message of `len` bytes sent as `parts` fragments with `send_frame`, by a blocking client.
-fn stream_message(ws: &mut blocking::WebSocket<TcpStream>, len: usize, parts: usize) -> Vec<u8> {
+fn stream_message<S: blocking::Stream>(
+    ws: &mut blocking::WebSocket<S>,
+    len: usize,
+    parts: usize,
+) -> Vec<u8> {
     let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let chunk = len.div_ceil(parts);
     let mut chunks = data.chunks(chunk).peekable();

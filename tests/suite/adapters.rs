@@ -524,6 +524,7 @@ fn blocking_send_to_a_peer_that_does_not_read_times_out_with_a_bounded_queue() {
             unreachable!()
         };
         ws.get_ref()
+            .tcp()
             .set_write_timeout(Some(Duration::from_millis(100)))
             .expect("write timeout");
         let message = Message::binary(vec![0x5a; MESSAGE]);

@@ -269,9 +269,9 @@ fn good_client(addr: SocketAddr) -> Result<Served, Error> {
     config.handshake_timeout = Some(STEP);
     let request = ClientRequest::new(&format!("ws://{addr}/good"))?;
     let (mut ws, _) = blocking::connect_with(&request, config)?;
-    ws.get_ref().set_write_timeout(Some(STEP))?;
+    ws.get_ref().tcp().set_write_timeout(Some(STEP))?;
     ws.set_read_timeout(Some(STEP));
-    let local = ws.get_ref().local_addr()?;
+    let local = ws.get_ref().tcp().local_addr()?;
     let mut first_echo = None;
     let mut slowest = Duration::ZERO;
     for i in 0..GOOD_MESSAGES {

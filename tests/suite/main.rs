@@ -21,3 +21,4 @@ mod examples;
 mod handshake;
 mod interop;
 mod proptests;
+mod tls;

@@ -11,11 +11,11 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use rfc6455::blocking;
+use rfc6455::blocking::{self, MaybeTlsStream};
 use rfc6455::handshake::{Accept, ClientRequest, Reject, Request, Response};
 use rfc6455::{Bytes, CloseCode, CloseFrame, Config, Connection, Error, Event, Message};
 
@@ -37,10 +37,12 @@ pub(crate) enum Kind {
 /// exchange is written once and run with both. The tokio side runs every call to completion
 /// on its own current-thread runtime (each endpoint lives on its own thread).
 pub(crate) enum Ws {
-    Blocking(blocking::WebSocket<TcpStream>),
+    // Accepted streams too are wrapped in the clients' `MaybeTlsStream` (plain), so that both
+    // ends of an exchange have one type.
+    Blocking(blocking::WebSocket<MaybeTlsStream>),
     // `ws` is declared first so that it is dropped before its runtime.
     Tokio {
-        ws: rfc6455::tokio::WebSocketStream<tokio::net::TcpStream>,
+        ws: rfc6455::tokio::WebSocketStream<rfc6455::tokio::MaybeTlsStream>,
         rt: tokio::runtime::Runtime,
     },
 }
@@ -73,8 +75,8 @@ pub(crate) fn on<T>(
 
 /// Bounds the blocking adapter's socket: reads through the adapter's own timeout (it keeps
 /// setting the socket's), writes on the socket.
-pub(crate) fn bound_blocking(mut ws: blocking::WebSocket<TcpStream>) -> io::Result<Ws> {
-    ws.get_ref().set_write_timeout(Some(STEP))?;
+pub(crate) fn bound_blocking(mut ws: blocking::WebSocket<MaybeTlsStream>) -> io::Result<Ws> {
+    ws.get_ref().tcp().set_write_timeout(Some(STEP))?;
     ws.set_read_timeout(Some(STEP));
     Ok(Ws::Blocking(ws))
 }
@@ -109,7 +111,7 @@ where
             stream.set_nonblocking(false)?;
             stream.set_nodelay(true)?;
             stream.set_write_timeout(Some(STEP))?;
-            let ws = blocking::accept_with(stream, config, callback)?;
+            let ws = blocking::accept_with(MaybeTlsStream::Plain(stream), config, callback)?;
             Ok(bound_blocking(ws)?)
         }
         Kind::Tokio => {
@@ -119,6 +121,7 @@ where
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
+                let stream = rfc6455::tokio::MaybeTlsStream::Plain(stream);
                 rfc6455::tokio::accept_with(stream, config, callback).await
             })?;
             Ok(Ws::Tokio { ws, rt })
