@@ -231,7 +231,8 @@ impl Error {
 
     /// Whether the connection is over (or never opened): nothing more can be received or sent
     /// on it, and a client that wants to go on must connect again. True for a failed
-    /// connection ([`Error::Protocol`], §7.1.7), a failed opening handshake, a send after the
+    /// connection ([`Error::Protocol`], §7.1.7), a failed connect (TCP or TLS) or opening
+    /// handshake, a send after the
     /// Close frame ([`SendError::Closed`], §5.5.1) and a broken socket; false for a read
     /// timeout the application set, a send refused for its own reasons (too long, buffer
     /// full, a fragmented message in progress) and [`Error::Usage`], after which the
