@@ -250,84 +250,75 @@ fn failing_connect(
     (client_error, server_error)
 }
 
+/// Each of `pairings` fails the TLS step the same way: the client with the certificate error
+/// `expected` (rustls's verdict), the server with the alert the client sent to say why.
 fn assert_certificate_error(
-    (client, server): (Error, Error),
+    leaf: &Leaf,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    pairings: [(Kind, Kind); 2],
     expected: impl Fn(&CertificateError) -> bool,
-    what: &str,
 ) {
-    match &client {
-        Error::Tls(rustls::Error::InvalidCertificate(e)) if expected(e) => {}
-        other => panic!("{what}: client: {other:?}"),
+    for (client_kind, server_kind) in pairings {
+        let what = format!("{client_kind:?} client, {server_kind:?} server");
+        let (client, server) =
+            failing_connect(leaf, client_kind, server_kind, "localhost", tls.clone());
+        match &client {
+            Error::Tls(rustls::Error::InvalidCertificate(e)) if expected(e) => {}
+            other => panic!("{what}: client: {other:?}"),
+        }
+        assert!(client.is_closed() && !client.is_timeout(), "{what}");
+        assert!(
+            client.to_string().starts_with("tls handshake failed"),
+            "{client}"
+        );
+        assert!(
+            matches!(server, Error::Tls(rustls::Error::AlertReceived(_))),
+            "{what}: server: {server:?}"
+        );
     }
-    assert!(client.is_closed() && !client.is_timeout(), "{what}");
-    assert!(
-        client.to_string().starts_with("tls handshake failed"),
-        "{client}"
-    );
-    // The client told the server why, in an alert.
-    assert!(
-        matches!(server, Error::Tls(rustls::Error::AlertReceived(_))),
-        "{what}: server: {server:?}"
-    );
 }
 
-/// A certificate for another name: `NotValidForName`, from both client adapters.
+/// Both client adapters, each against the other adapter's server.
+const CROSSED: [(Kind, Kind); 2] = [(Kind::Blocking, Kind::Tokio), (Kind::Tokio, Kind::Blocking)];
+
+/// A certificate for another name: `NotValidForName`.
 #[test]
 fn a_wrong_host_name_fails_the_tls_step() {
     let ca = Ca::new("rfc6455 test CA");
-    let leaf = ca.leaf(&["example.com"], false);
     let trusted = tls::client_config_with_ca_pem(ca.pem().as_bytes()).expect("client config");
-    for (client, server) in [(Kind::Blocking, Kind::Tokio), (Kind::Tokio, Kind::Blocking)] {
-        let errors = failing_connect(&leaf, client, server, "localhost", Some(trusted.clone()));
-        assert_certificate_error(
-            errors,
-            |e| {
-                matches!(
-                    e,
-                    CertificateError::NotValidForName
-                        | CertificateError::NotValidForNameContext { .. }
-                )
-            },
-            &format!("{client:?}"),
-        );
-    }
+    let leaf = ca.leaf(&["example.com"], false);
+    assert_certificate_error(&leaf, Some(trusted), CROSSED, |e| {
+        matches!(
+            e,
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+        )
+    });
 }
 
 /// A CA the client does not trust: `UnknownIssuer`. The client is `connect_with` with the
-/// default configuration (the Mozilla roots), as `connect("wss://...")` uses.
+/// default configuration (the Mozilla roots, or the OS store with `rustls-native-certs`), as
+/// `connect("wss://...")` uses.
 #[test]
 fn an_unknown_ca_fails_the_tls_step() {
-    let ca = Ca::new("rfc6455 unknown CA");
-    let leaf = ca.leaf(&["localhost"], false);
-    for (client, server) in [(Kind::Blocking, Kind::Blocking), (Kind::Tokio, Kind::Tokio)] {
-        let errors = failing_connect(&leaf, client, server, "localhost", None);
-        assert_certificate_error(
-            errors,
-            |e| matches!(e, CertificateError::UnknownIssuer),
-            &format!("{client:?}"),
-        );
-    }
+    let leaf = Ca::new("rfc6455 unknown CA").leaf(&["localhost"], false);
+    let same = [(Kind::Blocking, Kind::Blocking), (Kind::Tokio, Kind::Tokio)];
+    assert_certificate_error(&leaf, None, same, |e| {
+        matches!(e, CertificateError::UnknownIssuer)
+    });
 }
 
 /// A certificate whose validity ended: `Expired`.
 #[test]
 fn an_expired_certificate_fails_the_tls_step() {
     let ca = Ca::new("rfc6455 test CA");
-    let leaf = ca.leaf(&["localhost"], true);
     let trusted = tls::client_config_with_ca_pem(ca.pem().as_bytes()).expect("client config");
-    for (client, server) in [(Kind::Blocking, Kind::Tokio), (Kind::Tokio, Kind::Blocking)] {
-        let errors = failing_connect(&leaf, client, server, "localhost", Some(trusted.clone()));
-        assert_certificate_error(
-            errors,
-            |e| {
-                matches!(
-                    e,
-                    CertificateError::Expired | CertificateError::ExpiredContext { .. }
-                )
-            },
-            &format!("{client:?}"),
-        );
-    }
+    let leaf = ca.leaf(&["localhost"], true);
+    assert_certificate_error(&leaf, Some(trusted), CROSSED, |e| {
+        matches!(
+            e,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. }
+        )
+    });
 }
 
 /// A `wss://` client at servers that do not speak TLS, in the TLS step each time. An HTTP
