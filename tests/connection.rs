@@ -1024,6 +1024,18 @@ mod failing {
     }
 
     #[test]
+    fn the_failing_close_frame_gives_the_broken_rule_as_its_reason() {
+        // §7.1.7: the endpoint "MAY" send a Close frame; ours carries the status code of
+        // §7.4.1 and, as its reason, what the peer did wrong.
+        let mut s = server();
+        feed(&mut s, &Raw::new(0x3, "").to(Role::Server).bytes());
+        assert_eq!(
+            summary(&drain_frames(&mut s)),
+            vec![(0x8, true, b"\x03\xeareserved opcode 0x3".to_vec())]
+        );
+    }
+
+    #[test]
     fn fail_with_sends_the_applications_code() {
         let mut s = server();
         s.fail_with(CloseCode::POLICY_VIOLATION, "no").unwrap();
