@@ -1036,6 +1036,24 @@ mod failing {
     }
 
     #[test]
+    fn a_violation_after_our_close_fails_without_a_second_close() {
+        // §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data
+        // frames": failing while we wait for the peer's Close sends nothing more.
+        for role in BOTH {
+            let mut c = conn(role, Config::default());
+            c.close(CloseCode::NORMAL, "").unwrap();
+            let frames = drain_frames(&mut c);
+            assert_eq!(summary(&frames), vec![(0x8, true, vec![0x03, 0xe8])]);
+            assert_eq!(
+                feed(&mut c, &Raw::new(0x3, "").to(role).bytes()),
+                vec![Event::Failed(ProtocolError::ReservedOpcode(3))]
+            );
+            assert_eq!(c.state(), State::Closed);
+            assert!(c.data_to_send().is_empty(), "{role:?} sent a second Close");
+        }
+    }
+
+    #[test]
     fn fail_with_sends_the_applications_code() {
         let mut s = server();
         s.fail_with(CloseCode::POLICY_VIOLATION, "no").unwrap();
@@ -1213,6 +1231,16 @@ mod limits {
     }
 
     #[test]
+    fn a_message_of_exactly_the_limit_in_one_frame_is_accepted() {
+        let limited = config(|c| c.max_message_size = 1000);
+        let frame = Raw::binary([7; 1000]).to(Role::Server).bytes();
+        assert_eq!(
+            feed(&mut conn(Role::Server, limited), &frame),
+            vec![Event::Message(Message::binary(vec![7; 1000]))]
+        );
+    }
+
+    #[test]
     fn too_many_fragments_fail_with_1009() {
         let limited = config(|c| c.max_fragments = 4);
         let mut s = conn(Role::Server, limited.clone());
@@ -1385,6 +1413,25 @@ mod output {
                 .collect::<Vec<_>>(),
             vec![(0x9, 3), (0x2, 50_000)]
         );
+    }
+
+    #[test]
+    fn a_server_writes_a_large_message_beside_its_header_without_copying_it() {
+        // `Connection::send`: a server queues a large payload as the message's own `Bytes`,
+        // offered as the second slice of a vectored write; a client masks (§5.3), so copies.
+        let message = Message::binary(vec![0x5A; 100_000]);
+        let payload = message.as_bytes().as_ptr();
+        let mut s = server();
+        s.send(&message).unwrap();
+        let mut parts: [&[u8]; 4] = [&[]; 4];
+        assert_eq!(s.data_to_send_vectored(&mut parts), 2);
+        assert_eq!(parts[0], [0x82, 127, 0, 0, 0, 0, 0, 1, 0x86, 0xA0]);
+        assert_eq!(parts[1].as_ptr(), payload);
+        assert_eq!(parts[1].len(), 100_000);
+        let mut c = client();
+        c.send(&message).unwrap();
+        assert_eq!(c.data_to_send_vectored(&mut parts), 1);
+        assert_ne!(parts[0].as_ptr(), payload);
     }
 
     #[test]
