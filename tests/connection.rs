@@ -512,6 +512,46 @@ mod control {
     }
 
     #[test]
+    fn pongs_coalesce_only_once_4_kib_wait_unsent() {
+        // §5.5.3 lets a Pong answer only the latest Ping; we use that only once 4 KiB of
+        // control frames wait. What already went out does not count.
+        let mut s = server();
+        let pings = |range: core::ops::Range<u8>| {
+            wire(
+                &range
+                    .map(|i| Raw::ping([i; 125]).to(Role::Server))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(feed(&mut s, &pings(0..20)).len(), 20);
+        let mut out = s.data_to_send()[..2000].to_vec();
+        s.mark_sent(2000);
+        // 540 bytes of the first 20 Pongs wait, and 20 more Pongs of 127 bytes: 3,080.
+        assert_eq!(feed(&mut s, &pings(20..40)).len(), 20);
+        out.extend(drain(&mut s));
+        let frames = summary(&parse_frames(&out));
+        let expected: Vec<_> = (0..40).map(|i| (0xA, true, vec![i; 125])).collect();
+        assert_eq!(frames, expected);
+    }
+
+    #[test]
+    fn a_coalesced_pong_replaces_only_itself_not_a_ping_queued_after_it() {
+        let mut s = server();
+        let pings: Vec<_> = (0..40u8)
+            .map(|i| Raw::ping([i; 125]).to(Role::Server))
+            .collect();
+        assert_eq!(feed(&mut s, &wire(&pings)).len(), 40);
+        s.ping(b"mine").unwrap();
+        let last = Raw::ping("last").to(Role::Server).bytes();
+        assert_eq!(feed(&mut s, &last), vec![ping_event(b"last")]);
+        let frames = summary(&drain_frames(&mut s));
+        assert_eq!(
+            frames[frames.len() - 2..],
+            [(0x9, true, b"mine".to_vec()), (0xA, true, b"last".to_vec())]
+        );
+    }
+
+    #[test]
     fn unsolicited_pong_is_delivered_and_not_answered() {
         // §5.5.3: "A Pong frame MAY be sent unsolicited. ... A response to an unsolicited Pong
         // frame is not expected."
