@@ -1475,6 +1475,23 @@ mod output {
     }
 
     #[test]
+    fn mark_sent_beyond_the_bytes_offered_is_clamped_to_them() {
+        // `mark_sent`: "`n` larger than that slice is clamped", also when a Ping waits for the
+        // data frame in flight and only the rest of that frame was offered.
+        let mut s = server();
+        s.send_binary(&[1; 1000]).unwrap();
+        s.send_text("after").unwrap();
+        s.mark_sent(100);
+        s.ping(b"p").unwrap();
+        assert_eq!(s.data_to_send().len(), 904);
+        s.mark_sent(usize::MAX);
+        assert_eq!(
+            summary(&drain_frames(&mut s)),
+            vec![(0x9, true, b"p".to_vec()), (0x1, true, b"after".to_vec())]
+        );
+    }
+
+    #[test]
     fn partial_writes_resume_at_the_exact_byte() {
         fn queue(c: &mut Connection) {
             c.send_text("hello").unwrap();
