@@ -1475,6 +1475,16 @@ mod output {
     }
 
     #[test]
+    fn buffered_amount_counts_a_large_message_queued_behind_another() {
+        let mut s = server();
+        s.send_text("a").unwrap();
+        s.send(&Message::binary(vec![0; 100_000])).unwrap();
+        assert_eq!(s.buffered_amount(), 3 + 10 + 100_000);
+        assert_eq!(drain(&mut s).len(), 3 + 10 + 100_000);
+        assert_eq!(s.buffered_amount(), 0);
+    }
+
+    #[test]
     fn mark_sent_beyond_the_bytes_offered_is_clamped_to_them() {
         // `mark_sent`: "`n` larger than that slice is clamped", also when a Ping waits for the
         // data frame in flight and only the rest of that frame was offered.
