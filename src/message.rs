@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(text.as_bytes(), "héllo".as_bytes());
         assert_eq!(text.len(), 6);
         assert!(!text.is_empty());
-        assert_eq!(text.clone().into_bytes(), "héllo".as_bytes());
+        assert_eq!(text.into_bytes(), "héllo".as_bytes());
 
         let binary = Message::binary(vec![1, 2, 3]);
         assert_eq!(binary.kind(), DataKind::Binary);
