@@ -359,36 +359,33 @@ mod tests {
         }
 
         #[test]
-        fn timeouts_are_the_socket_timeouts_the_handshake_timeout_and_the_keepalive_timeout() {
-            assert!(io(ErrorKind::WouldBlock).is_timeout());
-            assert!(io(ErrorKind::TimedOut).is_timeout());
-            assert!(Error::HandshakeTimeout.is_timeout());
-            assert!(Error::Protocol(ProtocolError::KeepaliveTimeout).is_timeout());
-            assert!(!io(ErrorKind::ConnectionReset).is_timeout());
-            assert!(!io(ErrorKind::Interrupted).is_timeout());
-            assert!(!Error::Protocol(ProtocolError::InvalidUtf8).is_timeout());
-            assert!(!Error::Send(SendError::Closed).is_timeout());
-            assert!(!Error::Usage("recv_event").is_timeout());
-        }
-
-        #[test]
-        fn a_connection_is_closed_after_a_failure_a_close_or_a_broken_socket_only() {
-            // Over: §7.1.7 failures, a failed handshake, a send after our Close (§5.5.1), a
-            // broken socket.
-            assert!(io(ErrorKind::ConnectionReset).is_closed());
-            assert!(io(ErrorKind::UnexpectedEof).is_closed());
-            assert!(Error::Handshake(HandshakeError::MissingKey).is_closed());
-            assert!(Error::HandshakeTimeout.is_closed());
-            assert!(Error::Protocol(ProtocolError::InvalidUtf8).is_closed());
-            assert!(Error::Send(SendError::Closed).is_closed());
-            // Not over: a read timeout, an interrupted call, a send refused for its own
-            // reasons, a usage error.
-            assert!(!io(ErrorKind::WouldBlock).is_closed());
-            assert!(!io(ErrorKind::TimedOut).is_closed());
-            assert!(!io(ErrorKind::Interrupted).is_closed());
-            assert!(!Error::Send(SendError::BufferFull).is_closed());
-            assert!(!Error::Send(SendError::ControlFrameTooLong).is_closed());
-            assert!(!Error::Usage("recv_event").is_closed());
+        fn timeouts_and_closed_connections_are_told_apart() {
+            // Timed out: a socket timeout, the handshake timeout, the keepalive timeout. Over:
+            // §7.1.7 failures, a failed handshake, a send after our Close (§5.5.1), a broken
+            // socket; not a read timeout, an interrupted call, a send refused for its own
+            // reasons or a usage error.
+            let cases = [
+                (io(ErrorKind::WouldBlock), true, false),
+                (io(ErrorKind::TimedOut), true, false),
+                (io(ErrorKind::Interrupted), false, false),
+                (io(ErrorKind::ConnectionReset), false, true),
+                (io(ErrorKind::UnexpectedEof), false, true),
+                (Error::HandshakeTimeout, true, true),
+                (Error::Handshake(HandshakeError::MissingKey), false, true),
+                (Error::Protocol(ProtocolError::KeepaliveTimeout), true, true),
+                (Error::Protocol(ProtocolError::InvalidUtf8), false, true),
+                (Error::Send(SendError::Closed), false, true),
+                (Error::Send(SendError::BufferFull), false, false),
+                (Error::Send(SendError::ControlFrameTooLong), false, false),
+                (Error::Usage("recv_event"), false, false),
+            ];
+            for (error, timeout, closed) in cases {
+                assert_eq!(
+                    (error.is_timeout(), error.is_closed()),
+                    (timeout, closed),
+                    "{error:?}"
+                );
+            }
         }
 
         #[test]
