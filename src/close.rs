@@ -196,4 +196,21 @@ mod tests {
             Ok(Some(CloseFrame::new(CloseCode::NORMAL, "ok")))
         );
     }
+
+    #[test]
+    fn a_close_code_displays_its_number_and_its_registered_name() {
+        assert_eq!(
+            alloc::format!("{}", CloseCode::GOING_AWAY),
+            "1001 (going away)"
+        );
+        assert_eq!(alloc::format!("{}", CloseCode(4000)), "4000");
+    }
+
+    #[test]
+    fn a_close_frame_displays_its_code_and_its_reason() {
+        let frame = CloseFrame::new(CloseCode(4000), "bye");
+        assert_eq!(alloc::format!("{frame}"), "4000: bye");
+        let frame = CloseFrame::new(CloseCode::NORMAL, "");
+        assert_eq!(alloc::format!("{frame}"), "1000 (normal closure)");
+    }
 }

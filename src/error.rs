@@ -354,3 +354,117 @@ impl From<Error> for std::io::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    #[test]
+    fn a_protocol_error_displays_the_rule_broken() {
+        // The text is also the reason of the Close frame that fails the connection (§7.1.7).
+        assert_eq!(
+            format!("{}", ProtocolError::ReservedOpcode(0x3)),
+            "reserved opcode 0x3"
+        );
+        assert_eq!(
+            format!("{}", ProtocolError::ReservedBits(0b100)),
+            "reserved bits set without an extension: 0b100"
+        );
+        assert_eq!(
+            format!("{}", ProtocolError::FrameTooBig { len: 10, max: 5 }),
+            "frame of 10 bytes over the limit of 5"
+        );
+    }
+
+    #[test]
+    fn a_send_error_displays_why_nothing_was_queued() {
+        assert_eq!(
+            format!("{}", SendError::Closed),
+            "connection is closing or closed"
+        );
+        assert_eq!(
+            format!("{}", SendError::CloseReasonTooLong),
+            "close reason over 123 bytes"
+        );
+    }
+
+    #[cfg(feature = "std")]
+    mod adapters {
+        use super::*;
+        use crate::handshake::HandshakeError;
+        use std::error::Error as _;
+        use std::io::{self, ErrorKind};
+
+        fn io(kind: ErrorKind) -> Error {
+            Error::Io(kind.into())
+        }
+
+        #[test]
+        fn timeouts_and_closed_connections_are_told_apart() {
+            // Timed out: a socket timeout, the handshake timeout, the keepalive timeout. Over:
+            // §7.1.7 failures, a failed handshake, a send after our Close (§5.5.1), a broken
+            // socket; not a read timeout, an interrupted call, a send refused for its own
+            // reasons or a usage error.
+            let cases = [
+                (io(ErrorKind::WouldBlock), true, false),
+                (io(ErrorKind::TimedOut), true, false),
+                (io(ErrorKind::Interrupted), false, false),
+                (io(ErrorKind::ConnectionReset), false, true),
+                (io(ErrorKind::UnexpectedEof), false, true),
+                (Error::HandshakeTimeout, true, true),
+                (Error::Handshake(HandshakeError::MissingKey), false, true),
+                (Error::Protocol(ProtocolError::KeepaliveTimeout), true, true),
+                (Error::Protocol(ProtocolError::InvalidUtf8), false, true),
+                (Error::Send(SendError::Closed), false, true),
+                (Error::Send(SendError::BufferFull), false, false),
+                (Error::Send(SendError::ControlFrameTooLong), false, false),
+                (Error::Usage("recv_event"), false, false),
+            ];
+            for (error, timeout, closed) in cases {
+                assert_eq!(
+                    (error.is_timeout(), error.is_closed()),
+                    (timeout, closed),
+                    "{error:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn an_adapter_error_displays_its_cause() {
+            assert_eq!(
+                Error::Protocol(ProtocolError::InvalidUtf8).to_string(),
+                "connection failed: invalid utf-8 in text"
+            );
+            assert_eq!(
+                Error::Send(SendError::BufferFull).to_string(),
+                "cannot send: write buffer full"
+            );
+            assert_eq!(Error::HandshakeTimeout.to_string(), "handshake timed out");
+            assert_eq!(Error::Usage("use recv_event").to_string(), "use recv_event");
+        }
+
+        #[test]
+        fn an_adapter_error_has_the_core_error_as_its_source() {
+            let source = |e: &Error| e.source().map(ToString::to_string);
+            assert_eq!(
+                source(&Error::Protocol(ProtocolError::InvalidUtf8)),
+                Some("invalid utf-8 in text".into())
+            );
+            assert_eq!(
+                source(&Error::Send(SendError::Closed)),
+                Some("connection is closing or closed".into())
+            );
+            assert_eq!(
+                source(&Error::Handshake(HandshakeError::MissingKey)),
+                Some(HandshakeError::MissingKey.to_string())
+            );
+            assert_eq!(
+                source(&Error::Io(io::Error::other("boom"))),
+                Some("boom".into())
+            );
+            assert_eq!(source(&Error::HandshakeTimeout), None);
+            assert_eq!(source(&Error::Usage("x")), None);
+        }
+    }
+}

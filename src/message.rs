@@ -231,3 +231,68 @@ pub struct DataFrame {
     /// The (unmasked) payload of this frame.
     pub data: Bytes,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::{format, vec};
+
+    #[test]
+    fn text_is_only_made_from_utf8() {
+        // §5.6: a text message is UTF-8; `Text` holds nothing else.
+        let ok = Text::from_utf8(Bytes::from_static("ünï".as_bytes())).unwrap();
+        assert_eq!(ok, "ünï");
+        assert_eq!(
+            Text::from_utf8(Bytes::from_static(b"\xff")),
+            Err(Bytes::from_static(b"\xff"))
+        );
+    }
+
+    #[test]
+    fn text_reads_as_its_str_and_its_bytes() {
+        let t = Text::from_static("héllo");
+        assert_eq!(t.as_str(), "héllo");
+        assert_eq!(&*t, "héllo");
+        assert_eq!(AsRef::<str>::as_ref(&t), "héllo");
+        assert_eq!(AsRef::<[u8]>::as_ref(&t), "héllo".as_bytes());
+        assert_eq!(t.as_bytes(), "héllo".as_bytes());
+        assert!(t == *"héllo" && t != *"hello" && t == "héllo" && t != "hello");
+        assert_eq!(format!("{t}"), "héllo");
+        assert_eq!(String::from(t.clone()), "héllo");
+        assert_eq!(t.into_bytes(), "héllo".as_bytes());
+        assert_eq!(Text::from(String::from("a")), "a");
+        assert_eq!(Text::from("b"), "b");
+    }
+
+    #[test]
+    fn a_message_tells_its_kind_its_text_and_its_length() {
+        let text = Message::text("héllo");
+        assert_eq!(text.kind(), DataKind::Text);
+        assert_eq!(text.as_text(), Some("héllo"));
+        assert_eq!(text.as_bytes(), "héllo".as_bytes());
+        assert_eq!(text.len(), 6);
+        assert!(!text.is_empty());
+        assert_eq!(text.into_bytes(), "héllo".as_bytes());
+
+        let binary = Message::binary(vec![1, 2, 3]);
+        assert_eq!(binary.kind(), DataKind::Binary);
+        assert_eq!(binary.as_text(), None);
+        assert_eq!(binary.as_bytes(), [1, 2, 3]);
+        assert_eq!(binary.len(), 3);
+        assert_eq!(binary.into_bytes(), [1, 2, 3].as_slice());
+        assert!(Message::binary(Vec::new()).is_empty());
+        assert!(Message::text("").is_empty());
+    }
+
+    #[test]
+    fn strings_become_text_messages_and_bytes_binary_ones() {
+        assert_eq!(Message::from(String::from("a")), Message::text("a"));
+        assert_eq!(Message::from("a"), Message::text("a"));
+        assert_eq!(Message::from(vec![1u8]), Message::binary(vec![1u8]));
+        assert_eq!(Message::from([1u8].as_slice()), Message::binary(vec![1u8]));
+        assert_eq!(
+            Message::from(Bytes::from_static(&[1])),
+            Message::binary(vec![1u8])
+        );
+    }
+}

@@ -124,6 +124,8 @@ mod tests {
         assert!(split_everywhere("κόσμε".as_bytes()));
         assert!(split_everywhere("Hello-µ@ßöäüàá-UTF-8!!".as_bytes()));
         assert!(split_everywhere("\u{10FFFF}\u{10000}a\u{7FF}".as_bytes()));
+        // A 3-byte sequence completed by a piece that goes on with more sequences.
+        assert!(split_everywhere("€ü\u{800}\u{10000}".as_bytes()));
         assert!(!split_everywhere(
             b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"
         ));
@@ -145,8 +147,16 @@ mod tests {
     #[test]
     fn a_message_ending_inside_a_sequence_is_invalid() {
         let mut v = Utf8Validator::new();
+        assert!(!v.is_incomplete());
         assert!(v.feed(b"a\xe2\x82").is_ok());
         assert!(v.is_incomplete());
         assert_eq!(v.finish(), Err(InvalidUtf8));
+        assert!(v.feed(b"\xac").is_ok());
+        assert!(!v.is_incomplete());
+    }
+
+    #[test]
+    fn invalid_utf8_displays_as_such() {
+        assert_eq!(alloc::format!("{InvalidUtf8}"), "invalid utf-8");
     }
 }

@@ -1114,3 +1114,22 @@ fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
     }
     &s[..end]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_reason_is_cut_to_123_bytes_at_a_char_boundary() {
+        // §5.5: a control frame's payload is at most 125 bytes, 2 of them the code; the reason
+        // is UTF-8 (§5.5.1), so it is never cut inside a character.
+        assert_eq!(truncate_to_char_boundary("short", MAX_REASON_LEN), "short");
+        let exact = "a".repeat(123);
+        assert_eq!(truncate_to_char_boundary(&exact, MAX_REASON_LEN), exact);
+        let long = "é".repeat(100); // 200 bytes; byte 123 is inside the 62nd "é"
+        assert_eq!(
+            truncate_to_char_boundary(&long, MAX_REASON_LEN),
+            "é".repeat(61)
+        );
+    }
+}

@@ -297,6 +297,24 @@ mod tests {
     }
 
     #[test]
+    fn rsv_bits_are_sent_in_bits_4_to_6_of_the_first_byte() {
+        // §5.2: "RSV1, RSV2, RSV3: 1 bit each", between FIN and the opcode.
+        for (rsv, b0) in [(RSV1, 0xC1), (RSV2, 0xA1), (RSV3, 0x91), (0b111, 0xF1)] {
+            let h = FrameHeader {
+                fin: true,
+                rsv,
+                opcode: Opcode::Text,
+                mask: None,
+                payload_len: 0,
+            };
+            let mut out = Vec::new();
+            h.encode_to_vec(&mut out);
+            assert_eq!(out, [b0, 0], "rsv {rsv:#05b}");
+            roundtrip(h);
+        }
+    }
+
+    #[test]
     fn a_64_bit_length_with_the_top_bit_set_is_an_error() {
         let mut b = [0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(FrameHeader::decode(&b), Err(ProtocolError::LengthTopBitSet));

@@ -512,6 +512,46 @@ mod control {
     }
 
     #[test]
+    fn pongs_coalesce_only_once_4_kib_wait_unsent() {
+        // §5.5.3 lets a Pong answer only the latest Ping; we use that only once 4 KiB of
+        // control frames wait. What already went out does not count.
+        let mut s = server();
+        let pings = |range: core::ops::Range<u8>| {
+            wire(
+                &range
+                    .map(|i| Raw::ping([i; 125]).to(Role::Server))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(feed(&mut s, &pings(0..20)).len(), 20);
+        let mut out = s.data_to_send()[..2000].to_vec();
+        s.mark_sent(2000);
+        // 540 bytes of the first 20 Pongs wait, and 20 more Pongs of 127 bytes: 3,080.
+        assert_eq!(feed(&mut s, &pings(20..40)).len(), 20);
+        out.extend(drain(&mut s));
+        let frames = summary(&parse_frames(&out));
+        let expected: Vec<_> = (0..40).map(|i| (0xA, true, vec![i; 125])).collect();
+        assert_eq!(frames, expected);
+    }
+
+    #[test]
+    fn a_coalesced_pong_replaces_only_itself_not_a_ping_queued_after_it() {
+        let mut s = server();
+        let pings: Vec<_> = (0..40u8)
+            .map(|i| Raw::ping([i; 125]).to(Role::Server))
+            .collect();
+        assert_eq!(feed(&mut s, &wire(&pings)).len(), 40);
+        s.ping(b"mine").unwrap();
+        let last = Raw::ping("last").to(Role::Server).bytes();
+        assert_eq!(feed(&mut s, &last), vec![ping_event(b"last")]);
+        let frames = summary(&drain_frames(&mut s));
+        assert_eq!(
+            frames[frames.len() - 2..],
+            [(0x9, true, b"mine".to_vec()), (0xA, true, b"last".to_vec())]
+        );
+    }
+
+    #[test]
     fn unsolicited_pong_is_delivered_and_not_answered() {
         // §5.5.3: "A Pong frame MAY be sent unsolicited. ... A response to an unsolicited Pong
         // frame is not expected."
@@ -1050,6 +1090,36 @@ mod failing {
     }
 
     #[test]
+    fn the_failing_close_frame_gives_the_broken_rule_as_its_reason() {
+        // §7.1.7: the endpoint "MAY" send a Close frame; ours carries the status code of
+        // §7.4.1 and, as its reason, what the peer did wrong.
+        let mut s = server();
+        feed(&mut s, &Raw::new(0x3, "").to(Role::Server).bytes());
+        assert_eq!(
+            summary(&drain_frames(&mut s)),
+            vec![(0x8, true, b"\x03\xeareserved opcode 0x3".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_violation_after_our_close_fails_without_a_second_close() {
+        // §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data
+        // frames": failing while we wait for the peer's Close sends nothing more.
+        for role in BOTH {
+            let mut c = conn(role, Config::default());
+            c.close(CloseCode::NORMAL, "").unwrap();
+            let frames = drain_frames(&mut c);
+            assert_eq!(summary(&frames), vec![(0x8, true, vec![0x03, 0xe8])]);
+            assert_eq!(
+                feed(&mut c, &Raw::new(0x3, "").to(role).bytes()),
+                vec![Event::Failed(ProtocolError::ReservedOpcode(3))]
+            );
+            assert_eq!(c.state(), State::Closed);
+            assert!(c.data_to_send().is_empty(), "{role:?} sent a second Close");
+        }
+    }
+
+    #[test]
     fn fail_with_sends_the_applications_code() {
         let mut s = server();
         s.fail_with(CloseCode::POLICY_VIOLATION, "no").unwrap();
@@ -1227,6 +1297,16 @@ mod limits {
     }
 
     #[test]
+    fn a_message_of_exactly_the_limit_in_one_frame_is_accepted() {
+        let limited = config(|c| c.max_message_size = 1000);
+        let frame = Raw::binary([7; 1000]).to(Role::Server).bytes();
+        assert_eq!(
+            feed(&mut conn(Role::Server, limited), &frame),
+            vec![Event::Message(Message::binary(vec![7; 1000]))]
+        );
+    }
+
+    #[test]
     fn too_many_fragments_fail_with_1009() {
         let limited = config(|c| c.max_fragments = 4);
         let mut s = conn(Role::Server, limited.clone());
@@ -1398,6 +1478,61 @@ mod output {
                 .map(|(op, _, p)| (op, p.len()))
                 .collect::<Vec<_>>(),
             vec![(0x9, 3), (0x2, 50_000)]
+        );
+    }
+
+    #[test]
+    fn a_server_writes_a_large_message_beside_its_header_without_copying_it() {
+        // `Connection::send`: a server queues a large payload as the message's own `Bytes`,
+        // offered as the second slice of a vectored write; a client masks (§5.3), so copies.
+        let message = Message::binary(vec![0x5A; 100_000]);
+        let payload = message.as_bytes().as_ptr();
+        let mut s = server();
+        s.send(&message).unwrap();
+        {
+            let mut parts: [&[u8]; 4] = [&[]; 4];
+            assert_eq!(s.data_to_send_vectored(&mut parts), 2);
+            assert_eq!(parts[0], [0x82, 127, 0, 0, 0, 0, 0, 1, 0x86, 0xA0]);
+            assert_eq!(parts[1].as_ptr(), payload);
+            assert_eq!(parts[1].len(), 100_000);
+        }
+        // After part of the header went out: the rest of it, then the whole payload.
+        s.mark_sent(4);
+        let mut parts: [&[u8]; 4] = [&[]; 4];
+        assert_eq!(s.data_to_send_vectored(&mut parts), 2);
+        assert_eq!(parts[0], [0, 0, 0, 1, 0x86, 0xA0]);
+        assert_eq!(parts[1].len(), 100_000);
+        let mut c = client();
+        c.send(&message).unwrap();
+        let mut parts: [&[u8]; 4] = [&[]; 4];
+        assert_eq!(c.data_to_send_vectored(&mut parts), 1);
+        assert_ne!(parts[0].as_ptr(), payload);
+    }
+
+    #[test]
+    fn buffered_amount_counts_a_large_message_queued_behind_another() {
+        let mut s = server();
+        s.send_text("a").unwrap();
+        s.send(&Message::binary(vec![0; 100_000])).unwrap();
+        assert_eq!(s.buffered_amount(), 3 + 10 + 100_000);
+        assert_eq!(drain(&mut s).len(), 3 + 10 + 100_000);
+        assert_eq!(s.buffered_amount(), 0);
+    }
+
+    #[test]
+    fn mark_sent_beyond_the_bytes_offered_is_clamped_to_them() {
+        // `mark_sent`: "`n` larger than that slice is clamped", also when a Ping waits for the
+        // data frame in flight and only the rest of that frame was offered.
+        let mut s = server();
+        s.send_binary(&[1; 1000]).unwrap();
+        s.send_text("after").unwrap();
+        s.mark_sent(100);
+        s.ping(b"p").unwrap();
+        assert_eq!(s.data_to_send().len(), 904);
+        s.mark_sent(usize::MAX);
+        assert_eq!(
+            summary(&drain_frames(&mut s)),
+            vec![(0x9, true, b"p".to_vec()), (0x1, true, b"after".to_vec())]
         );
     }
 
