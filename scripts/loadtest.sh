@@ -41,6 +41,9 @@ if [ -n "${BASELINE:-}" ]; then
     rm -rf "$SRC"
     mkdir -p "$SRC"
     git archive "$BASELINE" | tar -x -C "$SRC"
+    # Under target/, the checkout sits inside this repository's workspace: give a revision from
+    # before the workspace (or any revision) a workspace of its own, so cargo builds it alone.
+    grep -q '^\[workspace\]' "$SRC/Cargo.toml" || printf '\n[workspace]\n' >> "$SRC/Cargo.toml"
     BASELINE_TARGET="$TARGET/loadtest/baseline-target"
     cargo build --release --example echo_server --manifest-path "$SRC/Cargo.toml" --target-dir "$BASELINE_TARGET"
     BASELINE_BIN="$TARGET/loadtest/echo_server-baseline"
