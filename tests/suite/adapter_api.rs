@@ -79,6 +79,20 @@ fn collect_frames(mut next: impl FnMut() -> Result<Option<Event>, Error>) -> Vec
     }
 }
 
+/// A client that completes the opening handshake by hand, then answers nothing (no Pong, no
+/// Close) and reads until the server closes the connection (at most [`STEP`]).
+fn silent_client(addr: SocketAddr) {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .expect("request");
+    tcp.set_read_timeout(Some(STEP)).expect("timeout");
+    let mut sink = [0u8; 1024];
+    while matches!(tcp.read(&mut sink), Ok(n) if n > 0) {}
+}
+
 // ------------------------------------------------------------------ nothing dropped by recv
 
 /// In `stream_frames` mode `recv` (whole messages only) refuses before reading anything, and
@@ -370,19 +384,7 @@ fn a_read_timeout_set_on_the_socket_ends_a_blocking_read() {
 #[test]
 fn keepalive_goes_on_under_a_longer_read_timeout_set_on_the_socket() {
     let (listener, addr) = listener();
-    let silent = thread::spawn(move || {
-        // A client that completes the handshake by hand, then reads nothing and answers nothing.
-        let mut tcp = TcpStream::connect(addr).expect("connect");
-        tcp.write_all(
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .expect("request");
-        tcp.set_read_timeout(Some(STEP)).expect("timeout");
-        let mut response = [0u8; 1024];
-        let _ = tcp.read(&mut response).expect("101");
-        thread::sleep(Duration::from_secs(3));
-    });
+    let silent = thread::spawn(move || silent_client(addr));
     let config = Config::default()
         .with_keepalive_interval(Some(Duration::from_millis(100)))
         .with_keepalive_timeout(Duration::from_millis(200))
@@ -475,18 +477,7 @@ fn a_read_timeout_set_before_the_handshake_survives_it() {
 fn after_a_failure_every_recv_returns_the_same_error() {
     for tokio_server in [false, true] {
         let (listener, addr) = listener();
-        let silent = thread::spawn(move || {
-            let mut tcp = TcpStream::connect(addr).expect("connect");
-            tcp.write_all(
-                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            )
-            .expect("request");
-            tcp.set_read_timeout(Some(STEP)).expect("timeout");
-            let mut sink = [0u8; 1024];
-            // Read (never answer) until the server closes.
-            while matches!(tcp.read(&mut sink), Ok(n) if n > 0) {}
-        });
+        let silent = thread::spawn(move || silent_client(addr));
         let config = Config::default()
             .with_keepalive_interval(Some(Duration::from_millis(50)))
             .with_keepalive_timeout(Duration::from_millis(100))
