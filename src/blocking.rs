@@ -40,6 +40,10 @@ const READ_CHUNK: usize = 32 * 1024;
 /// 64 KiB frame with the next frame's header.
 const MAX_DIRECT_READ: usize = 64 * 1024 + crate::frame::FrameHeader::MAX_LEN;
 
+/// How early a socket's read timeout may fire and still count as the application's timeout:
+/// the kernel keeps it in clock ticks (4 ms at 250 Hz, 10 ms at 100 Hz).
+const TIMER_SLACK: Duration = Duration::from_millis(10);
+
 /// Slices per vectored write: a burst of frames with shared payloads leaves in one `writev`.
 const WRITE_SLICES: usize = 16;
 
@@ -736,12 +740,13 @@ impl<S: Stream> WebSocket<S> {
                 self.conn.release_read_buffer();
                 self.adopt_socket_timeout();
                 let waited = self.now() - now;
-                let core_due = deadline.is_some_and(|d| d <= now + waited);
-                if core_due {
+                if deadline.is_some_and(|d| d <= now + waited) {
                     self.conn.handle_timeout(now + waited);
                 }
-                // The application's timeout ran out, not (only) the core's deadline.
-                if self.user_timeout.is_some_and(|t| !core_due || waited >= t) {
+                // The application's timeout ran out (not only the core's deadline). A read that
+                // ended before both (the kernel keeps timeouts in clock ticks, and may wake a tick
+                // early) is read again, with what is left.
+                if self.user_timeout.is_some_and(|t| waited + TIMER_SLACK >= t) {
                     return Err(Error::Io(e));
                 }
             }
