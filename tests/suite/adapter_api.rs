@@ -513,3 +513,50 @@ fn after_a_failure_every_recv_returns_the_same_error() {
         silent.join().expect("silent client");
     }
 }
+
+/// `recv` is cancel safe: a `tokio::select!` that drops it again and again (a timer that keeps
+/// winning) loses no message and no byte of one, large messages arriving in many reads included.
+#[test]
+fn recv_dropped_by_select_loses_no_message() {
+    const MESSAGES: usize = 200;
+    let (listener, addr) = listener();
+    let client = thread::spawn(move || {
+        let mut ws = blocking_client(addr, Config::default());
+        for i in 0..MESSAGES {
+            // Every tenth message is 200 KB: it takes many reads, any of which may be dropped.
+            let len = if i % 10 == 0 { 200_000 } else { 16 };
+            ws.send(Message::binary(vec![i as u8; len])).expect("send");
+            if i % 20 == 0 {
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+        ws.close(rfc6455::CloseCode::NORMAL, "").expect("close");
+        while ws.recv().expect("close").is_some() {}
+    });
+    let rt = runtime();
+    let (received, cancelled) = on(&rt, async {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let (stream, _) = listener.accept().await?;
+        let mut ws = rfc6455::tokio::accept(stream).await?;
+        let (mut received, mut cancelled) = (Vec::new(), 0u32);
+        loop {
+            tokio::select! {
+                message = ws.recv() => match message? {
+                    Some(message) => received.push(message),
+                    None => break,
+                },
+                () = tokio::time::sleep(Duration::from_micros(200)) => cancelled += 1,
+            }
+        }
+        Ok((received, cancelled))
+    })
+    .expect("tokio server");
+    join_by(client, Instant::now() + STEP, "client");
+    assert!(cancelled > 0, "the timer never won: nothing was cancelled");
+    assert_eq!(received.len(), MESSAGES);
+    for (i, message) in received.iter().enumerate() {
+        let len = if i % 10 == 0 { 200_000 } else { 16 };
+        assert_eq!(message, &Message::binary(vec![i as u8; len]), "message {i}");
+    }
+}
