@@ -259,10 +259,14 @@ fn plan() -> impl Strategy<Value = Vec<(Msg, Vec<Index>, bool)>> {
     vec((msg(), vec(any::<Index>(), 0..5), any::<bool>()), 0..8)
 }
 
-/// Sends `plan` from `sender`, returning the bytes it wrote and how many Pings it sent.
+/// Sends `plan` from `sender`, returning the bytes it wrote and how many Pings it sent. The
+/// output is taken after each message, as a driver would write it, so a plan larger than the
+/// write buffer limit is never refused with `BufferFull`.
 fn send_plan(sender: &mut Connection, plan: &[(Msg, Vec<Index>, bool)]) -> (Vec<u8>, usize) {
     let mut pings = 0;
+    let mut wire = Vec::new();
     for (msg, cuts, ping) in plan {
+        wire.extend(drain(sender));
         let bytes = msg.bytes();
         let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
         cuts.sort_unstable();
@@ -282,9 +286,11 @@ fn send_plan(sender: &mut Connection, plan: &[(Msg, Vec<Index>, bool)]) -> (Vec<
                 pings += 1;
             }
             start = end;
+            wire.extend(drain(sender));
         }
     }
-    (drain(sender), pings)
+    wire.extend(drain(sender));
+    (wire, pings)
 }
 
 /// Feeds `bytes` to `receiver` in reads of the given sizes (cycled), collecting the events.
