@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, State};
-use crate::error::{Error, SendError};
+use crate::error::{is_timeout_kind, Error, SendError};
 use crate::handshake::{
     Accept, ClientHandshake, ClientRequest, HandshakeError, Reject, Request, Response,
     ServerHandshake,
@@ -199,9 +199,7 @@ pub fn connect_with(
     }
     #[cfg(not(feature = "rustls"))]
     if request.is_tls() {
-        return Err(Error::Handshake(HandshakeError::InvalidUrl(
-            "wss needs the feature rustls",
-        )));
+        return Err(crate::error::wss_without_rustls());
     }
     let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
     let tcp = connect_tcp(request, deadline)?;
@@ -252,10 +250,7 @@ fn connect_tcp(request: &ClientRequest, deadline: Option<Instant>) -> Result<Tcp
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(Error::Connect(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the TCP connect did not complete within the handshake timeout",
-                    )));
+                    return Err(crate::error::connect_timed_out());
                 }
                 TcpStream::connect_timeout(&addr, left)
             }
@@ -508,7 +503,7 @@ fn read_handshake<S: Stream, T>(
             Ok(0) => break Err(Error::Io(io::ErrorKind::UnexpectedEof.into())),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) && deadline.is_some() => continue,
+            Err(e) if is_timeout_kind(e.kind()) && deadline.is_some() => continue,
             Err(e) => break Err(Error::Io(e)),
         };
         match feed(&buf[..n]) {
@@ -521,10 +516,6 @@ fn read_handshake<S: Stream, T>(
         stream.set_read_timeout(theirs)?;
     }
     result
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    crate::error::is_timeout_kind(e.kind())
 }
 
 /// A WebSocket over a blocking stream: one thread owns it and calls [`recv`](Self::recv) in a
@@ -564,15 +555,10 @@ pub struct WebSocket<S> {
 impl<S: Stream> WebSocket<S> {
     /// Wraps a stream whose opening handshake is already done (elsewhere, or by this module),
     /// feeding the core whatever bytes followed the handshake.
-    pub fn from_handshake(
-        stream: S,
-        role: Role,
-        config: Config,
-        leftover: &[u8],
-    ) -> Result<Self, Error> {
+    pub fn from_handshake(stream: S, role: Role, config: Config, leftover: &[u8]) -> Self {
         let mut conn = Connection::new(role, config);
         conn.receive(leftover);
-        Ok(Self::from_connection(stream, conn))
+        Self::from_connection(stream, conn)
     }
 
     /// Wraps a stream and a core connection (the reverse of [`into_inner`](Self::into_inner)).
@@ -648,7 +634,7 @@ impl<S: Stream> WebSocket<S> {
     /// what `recv` would have to drop (data frames, pings to answer): `recv` then reads nothing
     /// and returns [`Error::Usage`]; use `recv_event`.
     pub fn recv(&mut self) -> Result<Option<Message>, Error> {
-        check_messages_only(&self.conn)?;
+        crate::error::check_messages_only(&self.conn)?;
         loop {
             match self.recv_event()? {
                 Some(Event::Message(m)) => return Ok(Some(m)),
@@ -679,7 +665,7 @@ impl<S: Stream> WebSocket<S> {
             // `feed` while reading a burst leave in one write call.
             self.flush()?;
             if self.conn.is_finished() {
-                return finished(&self.conn).map(|()| None);
+                return crate::error::finished(&self.conn).map(|()| None);
             }
             self.fill()?;
         }
@@ -736,7 +722,7 @@ impl<S: Stream> WebSocket<S> {
             Ok(0) => self.conn.receive_eof(),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => {
+            Err(e) if is_timeout_kind(e.kind()) => {
                 self.conn.release_read_buffer();
                 self.adopt_socket_timeout();
                 let waited = self.now() - now;
@@ -892,32 +878,4 @@ impl<S: Stream> WebSocket<S> {
         }
         Ok(())
     }
-}
-
-/// The end of a finished connection: the failure the core kept (§7.1.7), returned again on every
-/// call, or `Ok` when it did not fail.
-pub(crate) fn finished(conn: &Connection) -> Result<(), Error> {
-    match conn.failure() {
-        Some(e) => Err(Error::Protocol(e.clone())),
-        None => Ok(()),
-    }
-}
-
-/// `recv` hands out whole messages only: refuse it where the connection delivers what it would
-/// drop, before anything is read.
-pub(crate) fn check_messages_only(conn: &Connection) -> Result<(), Error> {
-    let config = conn.config();
-    if config.stream_frames {
-        return Err(Error::Usage(
-            "Config::stream_frames is on: data arrives as Event::Frame, which recv() would drop; \
-             read with recv_event()",
-        ));
-    }
-    if !config.auto_pong {
-        return Err(Error::Usage(
-            "Config::auto_pong is off: each Event::Ping must be answered with pong() (RFC 6455 \
-             5.5.2), and recv() would drop it; read with recv_event()",
-        ));
-    }
-    Ok(())
 }

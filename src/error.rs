@@ -355,6 +355,55 @@ impl From<Error> for std::io::Error {
     }
 }
 
+// ---------------------------------------------------------------- rules both adapters apply
+
+/// The end of a finished connection: the failure the core kept (§7.1.7), returned again on every
+/// call, or `Ok` when it did not fail.
+#[cfg(feature = "std")]
+pub(crate) fn finished(conn: &crate::Connection) -> Result<(), Error> {
+    match conn.failure() {
+        Some(e) => Err(Error::Protocol(e.clone())),
+        None => Ok(()),
+    }
+}
+
+/// `recv` hands out whole messages only: refuse it where the connection delivers what it would
+/// drop, before anything is read.
+#[cfg(feature = "std")]
+pub(crate) fn check_messages_only(conn: &crate::Connection) -> Result<(), Error> {
+    let config = conn.config();
+    if config.stream_frames {
+        return Err(Error::Usage(
+            "Config::stream_frames is on: data arrives as Event::Frame, which recv() would drop; \
+             read with recv_event()",
+        ));
+    }
+    if !config.auto_pong {
+        return Err(Error::Usage(
+            "Config::auto_pong is off: each Event::Ping must be answered with pong() (RFC 6455 \
+             5.5.2), and recv() would drop it; read with recv_event()",
+        ));
+    }
+    Ok(())
+}
+
+/// The adapters' error for a TCP connect that outlived [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+#[cfg(feature = "std")]
+pub(crate) fn connect_timed_out() -> Error {
+    Error::Connect(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the TCP connect did not complete within the handshake timeout",
+    ))
+}
+
+/// The adapters' error for a `wss://` URL in a build without the feature `rustls`.
+#[cfg(all(feature = "std", not(feature = "rustls")))]
+pub(crate) fn wss_without_rustls() -> Error {
+    Error::Handshake(crate::handshake::HandshakeError::InvalidUrl(
+        "wss needs the feature rustls",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,9 +78,7 @@ pub async fn connect_with(
     }
     #[cfg(not(feature = "rustls"))]
     if request.is_tls() {
-        return Err(Error::Handshake(HandshakeError::InvalidUrl(
-            "wss needs the feature rustls",
-        )));
+        return Err(crate::error::wss_without_rustls());
     }
     let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
     let tcp = connect_tcp(request, deadline).await?;
@@ -127,12 +125,7 @@ async fn connect_tcp(
 ) -> Result<TcpStream, Error> {
     let stream = within(deadline, TcpStream::connect(request.authority()))
         .await
-        .ok_or_else(|| {
-            Error::Connect(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the TCP connect did not complete within the handshake timeout",
-            ))
-        })?
+        .ok_or_else(crate::error::connect_timed_out)?
         .map_err(Error::Connect)?;
     stream.set_nodelay(true).map_err(Error::Connect)?;
     Ok(stream)
@@ -595,7 +588,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 self.conn.receive_eof();
             }
             if self.conn.is_finished() {
-                return Poll::Ready(crate::blocking::finished(&self.conn).map(|()| None));
+                return Poll::Ready(crate::error::finished(&self.conn).map(|()| None));
             }
             if write_pending && self.conn.is_write_buffer_full() {
                 return Poll::Pending;
@@ -661,7 +654,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
-        crate::blocking::check_messages_only(&self.conn)?;
+        crate::error::check_messages_only(&self.conn)?;
         loop {
             match ready!(self.poll_event(cx))? {
                 Some(Event::Message(m)) => return Poll::Ready(Ok(Some(m))),
