@@ -139,7 +139,7 @@ fn serve_blocking(listener: TcpListener, tls: Tls) {
 fn echo_blocking<S: blocking::Stream>(mut ws: blocking::WebSocket<S>) {
     loop {
         match ws.recv() {
-            // `write` queues; the next `read` flushes before it blocks, so a burst of
+            // `feed` queues; the next `recv` flushes before it blocks, so a burst of
             // messages is echoed with one write call.
             Ok(Some(msg)) => {
                 if let Err(e) = ws.feed(msg) {
